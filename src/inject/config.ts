@@ -1,0 +1,222 @@
+// splice's configuration: the ConfigMap `splice` (key `config.yaml`) in a cluster,
+// `--config FILE` on the command line. It is validated once, at start, into a frozen
+// object; a bad key is an error naming the key and the value, never a silent default.
+
+import { isValidQuantity } from './quantity.js';
+
+export type Policy = 'enabled' | 'disabled';
+export type PodSecurityConflict = 'skip' | 'deny';
+export type NativeSidecarMode = 'auto' | 'true' | 'false';
+
+export interface ContainerResources {
+  requests: { cpu?: string; memory?: string };
+  limits: { cpu?: string; memory?: string };
+}
+
+export interface Config {
+  /** Injection for pods in namespaces that have no `splice.dev/inject` label. */
+  defaultPolicy: Policy;
+  /** The injector's own namespace: never injected. */
+  injectorNamespace: string;
+  /** SPIFFE trust domain of workload identities. */
+  trustDomain: string;
+  /** What to do with a pod whose namespace enforces a Pod Security level splice-init breaks. */
+  podSecurityConflict: PodSecurityConflict;
+  proxy: {
+    image: string;
+    imagePullPolicy?: string;
+    uid: number;
+    logLevel: string;
+    resources: ContainerResources;
+    nativeSidecar: NativeSidecarMode;
+    holdApplication: boolean;
+    /** postStart command that blocks the app containers until the proxy is ready (non-native mode). */
+    holdCommand: string[];
+    /** Seconds Envoy drains connections for on shutdown. */
+    drainSeconds: number;
+  };
+  init: {
+    image: string;
+    imagePullPolicy?: string;
+    resources: ContainerResources;
+  };
+  redirect: {
+    excludeInboundPorts: string;
+    includeInboundPorts: string;
+    excludeOutboundPorts: string;
+    includeOutboundCidrs: string;
+    excludeOutboundCidrs: string;
+  };
+}
+
+export const PROXY_LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'critical', 'off'] as const;
+
+// Waits on the proxy's readiness port with bash's /dev/tcp, which the Ubuntu-based
+// envoyproxy/envoy image has; a proxy image without bash sets its own command.
+const DEFAULT_HOLD_COMMAND = [
+  'bash',
+  '-c',
+  'for i in $(seq 1 1200); do ' +
+    '(exec 3<>/dev/tcp/127.0.0.1/15021 && printf "GET /ready HTTP/1.0\\r\\n\\r\\n" >&3 && head -n1 <&3 | grep -q " 200 ") 2>/dev/null && exit 0; ' +
+    'sleep 0.1; done; echo "splice-proxy not ready after 120s" >&2; exit 1',
+];
+
+export const DEFAULT_CONFIG: Config = deepFreeze({
+  defaultPolicy: 'disabled',
+  injectorNamespace: 'splice-system',
+  trustDomain: 'cluster.local',
+  podSecurityConflict: 'skip',
+  proxy: {
+    image: 'docker.io/envoyproxy/envoy:v1.38.3',
+    uid: 1337,
+    logLevel: 'warn',
+    resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+    nativeSidecar: 'auto',
+    holdApplication: true,
+    holdCommand: DEFAULT_HOLD_COMMAND,
+    drainSeconds: 5,
+  },
+  init: {
+    image: 'ghcr.io/splice-dev/splice:0.1.0',
+    resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '64Mi' } },
+  },
+  redirect: {
+    excludeInboundPorts: '',
+    includeInboundPorts: '*',
+    excludeOutboundPorts: '',
+    includeOutboundCidrs: '*',
+    excludeOutboundCidrs: '',
+  },
+});
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid splice config:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Reader = { problems: string[] };
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function pick<T>(r: Reader, obj: Record<string, unknown>, path: string, key: string, fallback: T, check: (v: unknown) => string | undefined): T {
+  if (!(key in obj)) return fallback;
+  const value = obj[key];
+  const problem = check(value);
+  if (problem) {
+    r.problems.push(`${path}${key}: ${problem} (got ${JSON.stringify(value)})`);
+    return fallback;
+  }
+  return value as T;
+}
+
+const oneOf = (allowed: readonly string[]) => (v: unknown) =>
+  typeof v === 'string' && allowed.includes(v) ? undefined : `must be one of ${allowed.join(', ')}`;
+const nonEmptyString = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? undefined : 'must be a non-empty string');
+const aString = (v: unknown) => (typeof v === 'string' ? undefined : 'must be a string');
+const aBoolean = (v: unknown) => (typeof v === 'boolean' ? undefined : 'must be true or false');
+const uid = (v: unknown) => (Number.isInteger(v) && (v as number) > 0 && (v as number) < 2 ** 31 ? undefined : 'must be a positive integer uid');
+const seconds = (v: unknown) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 3600 ? undefined : 'must be whole seconds from 0 to 3600');
+const stringList = (v: unknown) =>
+  Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === 'string') ? undefined : 'must be a non-empty list of strings';
+const dnsLabel = (v: unknown) =>
+  typeof v === 'string' && /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v) ? undefined : 'must be a namespace name (DNS label)';
+const trustDomain = (v: unknown) =>
+  typeof v === 'string' && /^[a-z0-9]([-a-z0-9.]{0,253}[a-z0-9])?$/.test(v) ? undefined : 'must be a lowercase DNS name';
+const pullPolicy = oneOf(['Always', 'IfNotPresent', 'Never']);
+
+function section(r: Reader, obj: Record<string, unknown>, path: string, key: string): Record<string, unknown> {
+  if (!(key in obj)) return {};
+  const v = obj[key];
+  if (isRecord(v)) return v;
+  r.problems.push(`${path}${key}: must be a mapping (got ${JSON.stringify(v)})`);
+  return {};
+}
+
+function unknownKeys(r: Reader, obj: Record<string, unknown>, path: string, known: string[]): void {
+  for (const key of Object.keys(obj)) {
+    if (!known.includes(key)) r.problems.push(`${path}${key}: unknown key (known: ${known.join(', ')})`);
+  }
+}
+
+function resources(r: Reader, obj: Record<string, unknown>, path: string, fallback: ContainerResources): ContainerResources {
+  if (!('resources' in obj)) return fallback;
+  const res = section(r, obj, path, 'resources');
+  unknownKeys(r, res, `${path}resources.`, ['requests', 'limits']);
+  const out: ContainerResources = { requests: {}, limits: {} };
+  for (const kind of ['requests', 'limits'] as const) {
+    const sub = section(r, res, `${path}resources.`, kind);
+    unknownKeys(r, sub, `${path}resources.${kind}.`, ['cpu', 'memory']);
+    for (const name of ['cpu', 'memory'] as const) {
+      if (!(name in sub)) continue;
+      const q = sub[name];
+      if (typeof q === 'string' && isValidQuantity(q)) out[kind][name] = q;
+      else r.problems.push(`${path}resources.${kind}.${name}: must be a Kubernetes quantity such as 100m or 128Mi (got ${JSON.stringify(q)})`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Turns a parsed config document into a Config, filling defaults. Throws a ConfigError
+ * listing every problem at once (key path and offending value), so an operator fixes the
+ * file in one go. Port and CIDR lists are checked by the same validators as the pod
+ * annotations (see overrides.ts), by the caller that owns them.
+ */
+export function parseConfig(doc: unknown): Config {
+  const r: Reader = { problems: [] };
+  if (doc === null || doc === undefined) return DEFAULT_CONFIG;
+  if (!isRecord(doc)) throw new ConfigError([`config must be a mapping (got ${JSON.stringify(doc)})`]);
+  const d = DEFAULT_CONFIG;
+  unknownKeys(r, doc, '', ['defaultPolicy', 'injectorNamespace', 'trustDomain', 'podSecurityConflict', 'proxy', 'init', 'redirect']);
+
+  const p = section(r, doc, '', 'proxy');
+  unknownKeys(r, p, 'proxy.', ['image', 'imagePullPolicy', 'uid', 'logLevel', 'resources', 'nativeSidecar', 'holdApplication', 'holdCommand', 'drainSeconds']);
+  const i = section(r, doc, '', 'init');
+  unknownKeys(r, i, 'init.', ['image', 'imagePullPolicy', 'resources']);
+  const red = section(r, doc, '', 'redirect');
+  const redirectKeys = ['excludeInboundPorts', 'includeInboundPorts', 'excludeOutboundPorts', 'includeOutboundCidrs', 'excludeOutboundCidrs'] as const;
+  unknownKeys(r, red, 'redirect.', [...redirectKeys]);
+
+  const proxyPull = pick<string | undefined>(r, p, 'proxy.', 'imagePullPolicy', d.proxy.imagePullPolicy, pullPolicy);
+  const initPull = pick<string | undefined>(r, i, 'init.', 'imagePullPolicy', d.init.imagePullPolicy, pullPolicy);
+  const redirect = { ...d.redirect };
+  for (const key of redirectKeys) redirect[key] = pick(r, red, 'redirect.', key, d.redirect[key], aString);
+
+  const config: Config = {
+    defaultPolicy: pick(r, doc, '', 'defaultPolicy', d.defaultPolicy, oneOf(['enabled', 'disabled'])),
+    injectorNamespace: pick(r, doc, '', 'injectorNamespace', d.injectorNamespace, dnsLabel),
+    trustDomain: pick(r, doc, '', 'trustDomain', d.trustDomain, trustDomain),
+    podSecurityConflict: pick(r, doc, '', 'podSecurityConflict', d.podSecurityConflict, oneOf(['skip', 'deny'])),
+    proxy: {
+      image: pick(r, p, 'proxy.', 'image', d.proxy.image, nonEmptyString),
+      ...(proxyPull ? { imagePullPolicy: proxyPull } : {}),
+      uid: pick(r, p, 'proxy.', 'uid', d.proxy.uid, uid),
+      logLevel: pick(r, p, 'proxy.', 'logLevel', d.proxy.logLevel, oneOf(PROXY_LOG_LEVELS)),
+      resources: resources(r, p, 'proxy.', d.proxy.resources),
+      nativeSidecar: pick(r, p, 'proxy.', 'nativeSidecar', d.proxy.nativeSidecar, oneOf(['auto', 'true', 'false'])),
+      holdApplication: pick(r, p, 'proxy.', 'holdApplication', d.proxy.holdApplication, aBoolean),
+      holdCommand: pick(r, p, 'proxy.', 'holdCommand', d.proxy.holdCommand, stringList),
+      drainSeconds: pick(r, p, 'proxy.', 'drainSeconds', d.proxy.drainSeconds, seconds),
+    },
+    init: {
+      image: pick(r, i, 'init.', 'image', d.init.image, nonEmptyString),
+      ...(initPull ? { imagePullPolicy: initPull } : {}),
+      resources: resources(r, i, 'init.', d.init.resources),
+    },
+    redirect,
+  };
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

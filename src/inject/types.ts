@@ -1,0 +1,115 @@
+// The shapes the engine works on. They describe only the fields splice reads or
+// writes; every other field of the API server's object is carried through untouched
+// (hence the index signatures), because the patch is a diff against the raw object
+// and anything we failed to model must never come back as a `remove` op.
+
+export type JsonPrimitive = string | number | boolean | null;
+export type JsonValue = JsonPrimitive | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export interface ObjectMeta {
+  name?: string;
+  generateName?: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: Array<{ kind?: string; name?: string; [key: string]: unknown }>;
+  [key: string]: unknown;
+}
+
+export interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { fieldRef?: { fieldPath: string } };
+}
+
+export interface VolumeMount {
+  name: string;
+  mountPath: string;
+  readOnly?: boolean;
+}
+
+export interface HttpGetAction {
+  path: string;
+  port: number | string;
+}
+
+export interface Probe {
+  httpGet?: HttpGetAction;
+  exec?: { command: string[] };
+  initialDelaySeconds?: number;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  failureThreshold?: number;
+}
+
+export interface ResourceRequirements {
+  requests?: Record<string, string>;
+  limits?: Record<string, string>;
+}
+
+export interface SecurityContext {
+  runAsUser?: number;
+  runAsGroup?: number;
+  runAsNonRoot?: boolean;
+  readOnlyRootFilesystem?: boolean;
+  allowPrivilegeEscalation?: boolean;
+  privileged?: boolean;
+  capabilities?: { add?: string[]; drop?: string[] };
+  seccompProfile?: { type: string };
+}
+
+export interface Container {
+  name: string;
+  image?: string;
+  imagePullPolicy?: string;
+  command?: string[];
+  args?: string[];
+  env?: EnvVar[];
+  ports?: Array<{ name?: string; containerPort: number; protocol?: string }>;
+  resources?: ResourceRequirements;
+  securityContext?: SecurityContext;
+  volumeMounts?: VolumeMount[];
+  readinessProbe?: Probe;
+  startupProbe?: Probe;
+  lifecycle?: { postStart?: { exec?: { command: string[] } }; [key: string]: unknown };
+  restartPolicy?: string;
+  [key: string]: unknown;
+}
+
+export interface Volume {
+  name: string;
+  secret?: { secretName: string; defaultMode?: number; optional?: boolean };
+  emptyDir?: { medium?: string; sizeLimit?: string };
+  [key: string]: unknown;
+}
+
+export interface PodSpec {
+  containers: Container[];
+  initContainers?: Container[];
+  volumes?: Volume[];
+  hostNetwork?: boolean;
+  serviceAccountName?: string;
+  serviceAccount?: string;
+  [key: string]: unknown;
+}
+
+export interface Pod {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+  spec: PodSpec;
+  [key: string]: unknown;
+}
+
+/** What splice knows about the pod's namespace (from the informer, or given on the CLI). */
+export interface NamespaceFacts {
+  name: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+/** What splice knows about the cluster. `version` is absent when no API server was asked. */
+export interface ClusterFacts {
+  version?: { major: number; minor: number };
+}

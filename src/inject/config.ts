@@ -3,10 +3,12 @@
 // object; a bad key is an error naming the key and the value, never a silent default.
 
 import { isValidQuantity } from './quantity.js';
+import { parseCidrs, parsePorts, ValueError } from '../iptables/options.js';
 
 export type Policy = 'enabled' | 'disabled';
 export type PodSecurityConflict = 'skip' | 'deny';
 export type NativeSidecarMode = 'auto' | 'true' | 'false';
+export type OnError = 'deny' | 'allow';
 
 export interface ContainerResources {
   requests: { cpu?: string; memory?: string };
@@ -22,6 +24,8 @@ export interface Config {
   trustDomain: string;
   /** What to do with a pod whose namespace enforces a Pod Security level splice-init breaks. */
   podSecurityConflict: PodSecurityConflict;
+  /** What the webhook answers when it cannot handle a pod (a bug, a missing namespace): refuse it, or let it through unchanged. */
+  onError: OnError;
   proxy: {
     image: string;
     imagePullPolicy?: string;
@@ -66,6 +70,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   injectorNamespace: 'splice-system',
   trustDomain: 'cluster.local',
   podSecurityConflict: 'skip',
+  onError: 'deny',
   proxy: {
     image: 'docker.io/envoyproxy/envoy:v1.38.3',
     uid: 1337,
@@ -116,7 +121,6 @@ function pick<T>(r: Reader, obj: Record<string, unknown>, path: string, key: str
 const oneOf = (allowed: readonly string[]) => (v: unknown) =>
   typeof v === 'string' && allowed.includes(v) ? undefined : `must be one of ${allowed.join(', ')}`;
 const nonEmptyString = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? undefined : 'must be a non-empty string');
-const aString = (v: unknown) => (typeof v === 'string' ? undefined : 'must be a string');
 const aBoolean = (v: unknown) => (typeof v === 'boolean' ? undefined : 'must be true or false');
 const uid = (v: unknown) => (Number.isInteger(v) && (v as number) > 0 && (v as number) < 2 ** 31 ? undefined : 'must be a positive integer uid');
 const seconds = (v: unknown) => (Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 3600 ? undefined : 'must be whole seconds from 0 to 3600');
@@ -163,15 +167,15 @@ function resources(r: Reader, obj: Record<string, unknown>, path: string, fallba
 /**
  * Turns a parsed config document into a Config, filling defaults. Throws a ConfigError
  * listing every problem at once (key path and offending value), so an operator fixes the
- * file in one go. Port and CIDR lists are checked by the same validators as the pod
- * annotations (see overrides.ts), by the caller that owns them.
+ * file in one go. Port and CIDR lists are checked by the same parsers as the pod
+ * annotations and the `splice iptables` flags.
  */
 export function parseConfig(doc: unknown): Config {
   const r: Reader = { problems: [] };
   if (doc === null || doc === undefined) return DEFAULT_CONFIG;
   if (!isRecord(doc)) throw new ConfigError([`config must be a mapping (got ${JSON.stringify(doc)})`]);
   const d = DEFAULT_CONFIG;
-  unknownKeys(r, doc, '', ['defaultPolicy', 'injectorNamespace', 'trustDomain', 'podSecurityConflict', 'proxy', 'init', 'redirect']);
+  unknownKeys(r, doc, '', ['defaultPolicy', 'injectorNamespace', 'trustDomain', 'podSecurityConflict', 'onError', 'proxy', 'init', 'redirect']);
 
   const p = section(r, doc, '', 'proxy');
   unknownKeys(r, p, 'proxy.', ['image', 'imagePullPolicy', 'uid', 'logLevel', 'resources', 'nativeSidecar', 'holdApplication', 'holdCommand', 'drainSeconds']);
@@ -184,13 +188,31 @@ export function parseConfig(doc: unknown): Config {
   const proxyPull = pick<string | undefined>(r, p, 'proxy.', 'imagePullPolicy', d.proxy.imagePullPolicy, pullPolicy);
   const initPull = pick<string | undefined>(r, i, 'init.', 'imagePullPolicy', d.init.imagePullPolicy, pullPolicy);
   const redirect = { ...d.redirect };
-  for (const key of redirectKeys) redirect[key] = pick(r, red, 'redirect.', key, d.redirect[key], aString);
+  const redirectChecks: Record<(typeof redirectKeys)[number], (v: string) => unknown> = {
+    excludeInboundPorts: (v) => parsePorts('', v, false),
+    includeInboundPorts: (v) => parsePorts('', v, true),
+    excludeOutboundPorts: (v) => parsePorts('', v, false),
+    includeOutboundCidrs: (v) => parseCidrs('', v),
+    excludeOutboundCidrs: (v) => parseCidrs('', v),
+  };
+  for (const key of redirectKeys) {
+    redirect[key] = pick(r, red, 'redirect.', key, d.redirect[key], (v) => {
+      if (typeof v !== 'string') return 'must be a string';
+      try {
+        redirectChecks[key](v);
+        return undefined;
+      } catch (e) {
+        return e instanceof ValueError ? e.why : String(e);
+      }
+    });
+  }
 
   const config: Config = {
     defaultPolicy: pick(r, doc, '', 'defaultPolicy', d.defaultPolicy, oneOf(['enabled', 'disabled'])),
     injectorNamespace: pick(r, doc, '', 'injectorNamespace', d.injectorNamespace, dnsLabel),
     trustDomain: pick(r, doc, '', 'trustDomain', d.trustDomain, trustDomain),
     podSecurityConflict: pick(r, doc, '', 'podSecurityConflict', d.podSecurityConflict, oneOf(['skip', 'deny'])),
+    onError: pick(r, doc, '', 'onError', d.onError, oneOf(['deny', 'allow'])),
     proxy: {
       image: pick(r, p, 'proxy.', 'image', d.proxy.image, nonEmptyString),
       ...(proxyPull ? { imagePullPolicy: proxyPull } : {}),

@@ -77,9 +77,15 @@ export interface Container {
   [key: string]: unknown;
 }
 
+export interface VolumeProjection {
+  secret?: { name: string; optional?: boolean };
+  downwardAPI?: { items: Array<{ path: string; fieldRef: { fieldPath: string } }> };
+}
+
 export interface Volume {
   name: string;
   secret?: { secretName: string; defaultMode?: number; optional?: boolean };
+  projected?: { sources: VolumeProjection[]; defaultMode?: number };
   emptyDir?: { medium?: string; sizeLimit?: string };
   [key: string]: unknown;
 }

@@ -1,0 +1,38 @@
+// The `splice.dev/` keys, in one place (CONVENTIONS.md lists them for users).
+export const PREFIX = 'splice.dev/';
+
+export const KEYS = {
+  inject: 'splice.dev/inject',
+  status: 'splice.dev/status',
+  proxyCpu: 'splice.dev/proxy-cpu',
+  proxyMemory: 'splice.dev/proxy-memory',
+  proxyCpuLimit: 'splice.dev/proxy-cpu-limit',
+  proxyMemoryLimit: 'splice.dev/proxy-memory-limit',
+  proxyLogLevel: 'splice.dev/proxy-log-level',
+  excludeInboundPorts: 'splice.dev/exclude-inbound-ports',
+  includeInboundPorts: 'splice.dev/include-inbound-ports',
+  excludeOutboundPorts: 'splice.dev/exclude-outbound-ports',
+  includeOutboundCidrs: 'splice.dev/include-outbound-cidrs',
+  excludeOutboundCidrs: 'splice.dev/exclude-outbound-cidrs',
+  nativeSidecar: 'splice.dev/native-sidecar',
+  holdApplication: 'splice.dev/hold-application',
+  // Written by splice: the proxy's SDS files, projected into the identity volume.
+  sdsCertificate: 'splice.dev/sds-certificate',
+  sdsTrustBundle: 'splice.dev/sds-trust-bundle',
+} as const;
+
+export const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container';
+
+/** Names splice adds to a pod; a pod that already uses one (without being injected) is refused. */
+export const INJECTED_NAMES = {
+  proxy: 'splice-proxy',
+  init: 'splice-init',
+  identityVolume: 'splice-identity',
+  initRunVolume: 'splice-init-run',
+} as const;
+
+export const IDENTITY_MOUNT_PATH = '/var/run/splice/identity';
+export const identitySecretName = (serviceAccount: string): string => `splice-identity-${serviceAccount}`;
+
+/** Namespaces splice never injects into, whatever their labels say. */
+export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease'] as const;

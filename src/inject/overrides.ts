@@ -1,0 +1,156 @@
+// Per-pod overrides: `splice.dev/` annotations on the pod, inherited from the
+// namespace's annotations when the pod does not set them (the pod's own value wins).
+// Each key has one validator returning a message or nothing; an invalid value refuses
+// the pod with the key, the value and where it came from, so the user can fix it.
+
+import type { Config, ContainerResources } from './config.js';
+import { PROXY_LOG_LEVELS } from './config.js';
+import { KEYS, PREFIX } from './keys.js';
+import { isValidQuantity, quantityValue } from './quantity.js';
+import type { RedirectOptions } from '../iptables/options.js';
+import { PROXY_PORTS, parseCidrs, parsePorts, ValueError } from '../iptables/options.js';
+
+export interface Overrides {
+  proxyResources: ContainerResources;
+  logLevel: string;
+  redirect: RedirectOptions;
+  /** Undefined: decided from the config and the API server's version. */
+  nativeSidecar?: boolean;
+  holdApplication: boolean;
+}
+
+export interface OverrideResult {
+  overrides: Overrides;
+  /** One message per invalid value; any entry refuses the pod. */
+  problems: string[];
+  warnings: string[];
+}
+
+type Check = (value: string) => string | undefined;
+
+const quantity: Check = (v) => (isValidQuantity(v) ? undefined : 'is not a Kubernetes quantity (such as 100m, 0.5, 128Mi)');
+const bool: Check = (v) => (v === 'true' || v === 'false' ? undefined : 'must be "true" or "false"');
+const logLevel: Check = (v) =>
+  (PROXY_LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${PROXY_LOG_LEVELS.join(', ')}`;
+const thrown = (parse: (v: string) => unknown): Check => (v) => {
+  try {
+    parse(v);
+    return undefined;
+  } catch (e) {
+    return e instanceof ValueError ? e.why : String(e);
+  }
+};
+
+const CHECKS: Record<string, Check> = {
+  [KEYS.proxyCpu]: quantity,
+  [KEYS.proxyMemory]: quantity,
+  [KEYS.proxyCpuLimit]: quantity,
+  [KEYS.proxyMemoryLimit]: quantity,
+  [KEYS.proxyLogLevel]: logLevel,
+  [KEYS.excludeInboundPorts]: thrown((v) => parsePorts('', v, false)),
+  [KEYS.includeInboundPorts]: thrown((v) => parsePorts('', v, true)),
+  [KEYS.excludeOutboundPorts]: thrown((v) => parsePorts('', v, false)),
+  [KEYS.includeOutboundCidrs]: thrown((v) => parseCidrs('', v)),
+  [KEYS.excludeOutboundCidrs]: thrown((v) => parseCidrs('', v)),
+  [KEYS.nativeSidecar]: bool,
+  [KEYS.holdApplication]: bool,
+};
+
+/** The keys a user may set to change what is injected (not `inject` or `status`). */
+export const OVERRIDE_KEYS: readonly string[] = Object.keys(CHECKS);
+
+const KNOWN_KEYS = new Set<string>([...OVERRIDE_KEYS, KEYS.inject, KEYS.status, KEYS.sdsCertificate, KEYS.sdsTrustBundle]);
+
+export function resolveOverrides(
+  podAnnotations: Record<string, string>,
+  namespace: { name: string; annotations: Record<string, string> },
+  config: Config,
+): OverrideResult {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const values = new Map<string, string>();
+
+  for (const key of OVERRIDE_KEYS) {
+    const fromPod = Object.hasOwn(podAnnotations, key);
+    const fromNamespace = !fromPod && Object.hasOwn(namespace.annotations, key);
+    if (!fromPod && !fromNamespace) continue;
+    const value = String(fromPod ? podAnnotations[key] : namespace.annotations[key]);
+    const problem = CHECKS[key]?.(value);
+    if (problem) {
+      const where = fromPod ? '' : ` (inherited from namespace ${namespace.name})`;
+      problems.push(`annotation ${key}: ${JSON.stringify(value)} ${problem}${where}`);
+    } else {
+      values.set(key, value);
+    }
+  }
+  for (const key of Object.keys(podAnnotations)) {
+    if (key.startsWith(PREFIX) && !KNOWN_KEYS.has(key)) {
+      warnings.push(`annotation ${key} is not a splice key and is ignored (known: ${OVERRIDE_KEYS.join(', ')})`);
+    }
+  }
+
+  const overrides = build(values, config);
+  problems.push(...resourceConflicts(overrides.proxyResources, values));
+  return { overrides, problems, warnings };
+}
+
+function build(values: Map<string, string>, config: Config): Overrides {
+  const get = (key: string): string | undefined => values.get(key);
+  const r = config.redirect;
+  const res = config.proxy.resources;
+  const requests = { ...res.requests };
+  const limits = { ...res.limits };
+  const set = (target: { cpu?: string; memory?: string }, name: 'cpu' | 'memory', key: string) => {
+    const v = get(key);
+    if (v !== undefined) target[name] = v;
+  };
+  set(requests, 'cpu', KEYS.proxyCpu);
+  set(requests, 'memory', KEYS.proxyMemory);
+  set(limits, 'cpu', KEYS.proxyCpuLimit);
+  set(limits, 'memory', KEYS.proxyMemoryLimit);
+
+  const native = get(KEYS.nativeSidecar);
+  const hold = get(KEYS.holdApplication);
+  return {
+    proxyResources: { requests, limits },
+    logLevel: get(KEYS.proxyLogLevel) ?? config.proxy.logLevel,
+    redirect: {
+      proxyUid: config.proxy.uid,
+      inboundPort: PROXY_PORTS.inbound,
+      outboundPort: PROXY_PORTS.outbound,
+      includeInboundPorts: parsePorts(KEYS.includeInboundPorts, get(KEYS.includeInboundPorts) ?? r.includeInboundPorts, true),
+      excludeInboundPorts: parsePorts(KEYS.excludeInboundPorts, get(KEYS.excludeInboundPorts) ?? r.excludeInboundPorts, false),
+      excludeOutboundPorts: parsePorts(KEYS.excludeOutboundPorts, get(KEYS.excludeOutboundPorts) ?? r.excludeOutboundPorts, false),
+      includeOutboundCidrs: parseCidrs(KEYS.includeOutboundCidrs, get(KEYS.includeOutboundCidrs) ?? r.includeOutboundCidrs),
+      excludeOutboundCidrs: asList(parseCidrs(KEYS.excludeOutboundCidrs, get(KEYS.excludeOutboundCidrs) ?? r.excludeOutboundCidrs)),
+    },
+    ...(native !== undefined ? { nativeSidecar: native === 'true' } : {}),
+    holdApplication: hold !== undefined ? hold === 'true' : config.proxy.holdApplication,
+  };
+}
+
+// "Exclude everything" is the one meaning `*` can have for an exclude list; the rules
+// express it as 0.0.0.0/0 and ::/0 so the iptables layer has one shape to handle.
+function asList(sel: '*' | string[]): string[] {
+  return sel === '*' ? ['0.0.0.0/0', '::/0'] : sel;
+}
+
+// The API server refuses a container whose request exceeds its limit, naming
+// splice-proxy, which the user never wrote; say it in terms of the annotations instead.
+function resourceConflicts(res: ContainerResources, values: Map<string, string>): string[] {
+  const out: string[] = [];
+  const pairs = [
+    ['cpu', KEYS.proxyCpu, KEYS.proxyCpuLimit],
+    ['memory', KEYS.proxyMemory, KEYS.proxyMemoryLimit],
+  ] as const;
+  for (const [name, reqKey, limKey] of pairs) {
+    const req = res.requests[name];
+    const lim = res.limits[name];
+    if (req === undefined || lim === undefined) continue;
+    if (!(values.has(reqKey) || values.has(limKey))) continue;
+    if (quantityValue(req) > quantityValue(lim)) {
+      out.push(`annotation ${reqKey}: ${JSON.stringify(req)} is more than the ${name} limit ${JSON.stringify(lim)} (${limKey} or the config's default)`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,99 @@
+// The splice-proxy container: Envoy, run as uid 1337 (the uid the redirect rules let
+// through, so the proxy's own traffic does not loop), with the bootstrap splice renders
+// passed inline so the container needs no config volume.
+
+import type { Config } from './config.js';
+import type { BootstrapInput } from './bootstrap.js';
+import { renderBootstrap } from './bootstrap.js';
+import { IDENTITY_MOUNT_PATH, INJECTED_NAMES } from './keys.js';
+import type { Overrides } from './overrides.js';
+import type { Container, Probe } from './types.js';
+import { PROXY_PORTS } from '../iptables/options.js';
+
+export interface ProxyPlan {
+  namespace: string;
+  serviceAccount: string;
+  native: boolean;
+  hold: boolean;
+}
+
+const readyProbe = (extra: Partial<Probe>): Probe => ({
+  httpGet: { path: '/ready', port: PROXY_PORTS.readiness },
+  ...extra,
+});
+
+export function bootstrapInput(namespace: string, serviceAccount: string, config: Config): BootstrapInput {
+  return { namespace, serviceAccount, trustDomain: config.trustDomain, identityDir: IDENTITY_MOUNT_PATH, drainSeconds: config.proxy.drainSeconds };
+}
+
+export function proxyContainer(plan: ProxyPlan, overrides: Overrides, config: Config): Container {
+  const bootstrap = renderBootstrap(bootstrapInput(plan.namespace, plan.serviceAccount, config));
+  const c: Container = {
+    name: INJECTED_NAMES.proxy,
+    image: config.proxy.image,
+    ...(config.proxy.imagePullPolicy ? { imagePullPolicy: config.proxy.imagePullPolicy } : {}),
+    command: ['envoy'],
+    args: [
+      '--config-yaml', JSON.stringify(bootstrap),
+      '--log-level', overrides.logLevel,
+      // No shared memory to hand over to: the container is replaced, never hot-restarted.
+      '--disable-hot-restart',
+      '--drain-time-s', String(config.proxy.drainSeconds),
+      // Envoy starts one worker per node CPU by default, which costs memory for nothing
+      // on a sidecar that serves one pod.
+      '--concurrency', '2',
+      '--service-node', '$(POD_NAME).$(POD_NAMESPACE)',
+      // Access logs otherwise sit in Envoy's buffer for up to ten seconds.
+      '--file-flush-interval-msec', '1000',
+    ],
+    env: [
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+    ],
+    ports: [{ name: 'splice-metrics', containerPort: PROXY_PORTS.prometheus, protocol: 'TCP' }],
+    resources: cleanResources(overrides.proxyResources),
+    securityContext: {
+      runAsUser: config.proxy.uid,
+      runAsGroup: config.proxy.uid,
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    volumeMounts: [{ name: INJECTED_NAMES.identityVolume, mountPath: IDENTITY_MOUNT_PATH, readOnly: true }],
+    readinessProbe: readyProbe({ periodSeconds: 2, failureThreshold: 30 }),
+  };
+  if (plan.native) {
+    // A native sidecar: started before the app containers, stopped after them, and not
+    // counted when a Job decides it has completed.
+    c.restartPolicy = 'Always';
+    // The kubelet starts the next container only once this probe passes: that is what
+    // holds the application until the proxy is ready.
+    if (plan.hold) c.startupProbe = readyProbe({ periodSeconds: 1, failureThreshold: 600 });
+  } else if (plan.hold) {
+    // A regular container placed first: the kubelet runs postStart to completion before
+    // it starts the next container, so the app waits until the proxy answers /ready.
+    c.lifecycle = { postStart: { exec: { command: [...config.proxy.holdCommand] } } };
+  }
+  return c;
+}
+
+export function cleanResources(res: { requests: { cpu?: string; memory?: string }; limits: { cpu?: string; memory?: string } }): {
+  requests?: Record<string, string>;
+  limits?: Record<string, string>;
+} {
+  const pick = (m: { cpu?: string; memory?: string }) => {
+    const out: Record<string, string> = {};
+    if (m.cpu !== undefined) out.cpu = m.cpu;
+    if (m.memory !== undefined) out.memory = m.memory;
+    return out;
+  };
+  const requests = pick(res.requests);
+  const limits = pick(res.limits);
+  return {
+    ...(Object.keys(requests).length ? { requests } : {}),
+    ...(Object.keys(limits).length ? { limits } : {}),
+  };
+}

@@ -1,0 +1,217 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { renderBootstrap, renderSdsFiles, SDS_FILES, type BootstrapInput } from '../../../src/inject/bootstrap.js';
+import { PROXY_PORTS } from '../../../src/iptables/options.js';
+import type { JsonObject, JsonValue } from '../../../src/inject/types.js';
+
+const input: BootstrapInput = {
+  namespace: 'demo',
+  serviceAccount: 'web',
+  trustDomain: 'cluster.local',
+  identityDir: '/var/run/splice/identity',
+  drainSeconds: 5,
+};
+
+function obj(v: JsonValue | undefined, what: string): JsonObject {
+  assert.ok(v !== null && typeof v === 'object' && !Array.isArray(v), `${what} is not an object`);
+  return v;
+}
+function arr(v: JsonValue | undefined, what: string): JsonValue[] {
+  assert.ok(Array.isArray(v), `${what} is not an array`);
+  return v;
+}
+function objs(v: JsonValue | undefined, what: string): JsonObject[] {
+  return arr(v, what).map((x, i) => obj(x, `${what}[${i}]`));
+}
+/** Follows a path of keys and indexes, failing with the path that broke. */
+function at(v: JsonValue | undefined, ...path: Array<string | number>): JsonValue {
+  let cur = v;
+  const seen: string[] = [];
+  for (const key of path) {
+    seen.push(String(key));
+    cur = typeof key === 'number' ? arr(cur, seen.join('.'))[key] : obj(cur, seen.join('.'))[key];
+    assert.notEqual(cur, undefined, `missing ${seen.join('.')}`);
+  }
+  return cur as JsonValue;
+}
+
+const bootstrap = renderBootstrap(input);
+const listeners = objs(at(bootstrap, 'static_resources', 'listeners'), 'listeners');
+const clusters = objs(at(bootstrap, 'static_resources', 'clusters'), 'clusters');
+
+function listenerOn(port: number): JsonObject {
+  const found = listeners.filter((l) => at(l, 'address', 'socket_address', 'port_value') === port);
+  assert.equal(found.length, 1, `one listener on ${port}`);
+  return found[0] as JsonObject;
+}
+function cluster(name: JsonValue): JsonObject {
+  const found = clusters.find((c) => c.name === name);
+  assert.ok(found, `cluster ${String(name)} exists`);
+  return found;
+}
+function chains(l: JsonObject): JsonObject[] {
+  return objs(at(l, 'filter_chains'), 'filter_chains');
+}
+function tcpProxyOf(chain: JsonObject): JsonObject {
+  const filters = objs(at(chain, 'filters'), 'filters');
+  assert.equal(filters.length, 1);
+  assert.equal(at(filters[0], 'name'), 'envoy.filters.network.tcp_proxy');
+  return obj(at(filters[0], 'typed_config'), 'typed_config');
+}
+function chainNamed(l: JsonObject, name: string): JsonObject {
+  const found = chains(l).find((c) => c.name === name);
+  assert.ok(found, `chain ${name}`);
+  return found;
+}
+function listenerFilterNames(l: JsonObject): JsonValue[] {
+  return objs(at(l, 'listener_filters'), 'listener_filters').map((f) => at(f, 'name'));
+}
+function endpointsOf(c: JsonObject): JsonObject[] {
+  if (c.load_assignment === undefined) return [];
+  return objs(at(c, 'load_assignment', 'endpoints'), 'endpoints').flatMap((e) =>
+    objs(at(e, 'lb_endpoints'), 'lb_endpoints').map((lb) => obj(at(lb, 'endpoint', 'address', 'socket_address'), 'address')),
+  );
+}
+
+describe('renderBootstrap', () => {
+  test('admin listens on 127.0.0.1:15000 only, and no listener shares its port', () => {
+    assert.deepEqual(at(bootstrap, 'admin', 'address', 'socket_address'), { address: '127.0.0.1', port_value: PROXY_PORTS.admin });
+    for (const l of listeners) assert.notEqual(at(l, 'address', 'socket_address', 'port_value'), PROXY_PORTS.admin);
+  });
+
+  test('listens on exactly the capture, readiness and metrics ports, on all addresses', () => {
+    const bound = listeners.map((l) => at(l, 'address', 'socket_address'));
+    const expected = [PROXY_PORTS.outbound, PROXY_PORTS.inbound, PROXY_PORTS.readiness, PROXY_PORTS.prometheus];
+    assert.deepEqual(
+      bound,
+      expected.map((port) => ({ address: '0.0.0.0', port_value: port })),
+    );
+  });
+
+  for (const [port, path] of [
+    [PROXY_PORTS.readiness, '/ready'],
+    [PROXY_PORTS.prometheus, '/stats/prometheus'],
+  ] as const) {
+    test(`:${port} forwards only GET ${path}, to the admin on loopback`, () => {
+      const hcm = obj(at(chains(listenerOn(port))[0], 'filters', 0, 'typed_config'), 'hcm');
+      const hosts = objs(at(hcm, 'route_config', 'virtual_hosts'), 'virtual_hosts');
+      assert.equal(hosts.length, 1);
+      const routes = objs(at(hosts[0], 'routes'), 'routes');
+      // A single exact-path route: no prefix or regex that would expose more of the admin.
+      assert.equal(routes.length, 1);
+      const match = obj(at(routes[0], 'match'), 'match');
+      assert.deepEqual(Object.keys(match).sort(), ['headers', 'path']);
+      assert.equal(match.path, path);
+      assert.deepEqual(match.headers, [{ name: ':method', string_match: { exact: 'GET' } }]);
+      const target = cluster(at(routes[0], 'route', 'cluster'));
+      assert.deepEqual(endpointsOf(target), [{ address: '127.0.0.1', port_value: PROXY_PORTS.admin }]);
+    });
+  }
+
+  test('outbound 15001 recovers the original destination and passes it through', () => {
+    const l = listenerOn(PROXY_PORTS.outbound);
+    assert.deepEqual(listenerFilterNames(l), ['envoy.filters.listener.original_dst']);
+    const proxy = tcpProxyOf(chainNamed(l, 'outbound-passthrough'));
+    assert.equal(cluster(at(proxy, 'cluster')).type, 'ORIGINAL_DST');
+    assert.equal(chainNamed(l, 'outbound-passthrough').transport_socket, undefined, 'plaintext for now');
+  });
+
+  test('inbound 15006 has the original_dst and tls_inspector filters, and an mTLS and a plaintext chain', () => {
+    const l = listenerOn(PROXY_PORTS.inbound);
+    assert.deepEqual(listenerFilterNames(l), ['envoy.filters.listener.original_dst', 'envoy.filters.listener.tls_inspector']);
+    const mtls = chainNamed(l, 'inbound-mtls');
+    assert.deepEqual(mtls.filter_chain_match, { transport_protocol: 'tls' });
+    const plain = chainNamed(l, 'inbound-plaintext');
+    assert.equal(plain.transport_socket, undefined);
+    for (const c of [mtls, plain]) assert.equal(cluster(at(tcpProxyOf(c), 'cluster')).type, 'ORIGINAL_DST');
+    // A connection the inspector cannot classify (server-first protocols) must not be dropped.
+    assert.equal(l.continue_on_listener_filters_timeout, true);
+  });
+
+  test('the TLS chain requires a client certificate, validated against ca.crt for this trust domain', () => {
+    const tls = obj(at(chainNamed(listenerOn(PROXY_PORTS.inbound), 'inbound-mtls'), 'transport_socket', 'typed_config'), 'tls');
+    assert.equal(tls.require_client_certificate, true);
+    const validation = obj(at(tls, 'common_tls_context', 'combined_validation_context'), 'validation');
+    assert.deepEqual(at(validation, 'default_validation_context', 'match_typed_subject_alt_names'), [
+      { san_type: 'URI', matcher: { prefix: 'spiffe://cluster.local/' } },
+    ]);
+  });
+
+  test('certificates come from file-based SDS under identityDir, watched by directory', () => {
+    const common = obj(
+      at(chainNamed(listenerOn(PROXY_PORTS.inbound), 'inbound-mtls'), 'transport_socket', 'typed_config', 'common_tls_context'),
+      'common_tls_context',
+    );
+    const sdsConfigs = [
+      obj(at(common, 'tls_certificate_sds_secret_configs', 0), 'certificate'),
+      obj(at(common, 'combined_validation_context', 'validation_context_sds_secret_config'), 'trust bundle'),
+    ];
+    const files = renderSdsFiles(input);
+    assert.deepEqual(Object.keys(files).sort(), Object.values(SDS_FILES).sort());
+    for (const sds of sdsConfigs) {
+      const source = obj(at(sds, 'sds_config', 'path_config_source'), 'path_config_source');
+      assert.deepEqual(source.watched_directory, { path: input.identityDir });
+      const path = String(source.path);
+      assert.ok(path.startsWith(`${input.identityDir}/`), path);
+      // Envoy rejects an SDS file whose resource is not named as the bootstrap asks.
+      const file = files[path.slice(input.identityDir.length + 1)];
+      assert.ok(file, `an SDS file is rendered for ${path}`);
+      assert.equal(at(file, 'resources', 0, 'name'), sds.name);
+    }
+    const cert = obj(at(files[SDS_FILES.certificate], 'resources', 0, 'tls_certificate'), 'tls_certificate');
+    assert.deepEqual(cert, {
+      certificate_chain: { filename: '/var/run/splice/identity/tls.crt' },
+      private_key: { filename: '/var/run/splice/identity/tls.key' },
+      watched_directory: { path: '/var/run/splice/identity' },
+    });
+    assert.deepEqual(at(files[SDS_FILES.trustBundle], 'resources', 0, 'validation_context'), {
+      trusted_ca: { filename: '/var/run/splice/identity/ca.crt' },
+      watched_directory: { path: '/var/run/splice/identity' },
+    });
+  });
+
+  test('a connection dialled straight at a capture port is closed instead of looping back into Envoy', () => {
+    for (const port of [PROXY_PORTS.outbound, PROXY_PORTS.inbound]) {
+      const guard = chains(listenerOn(port)).find(
+        (c) => c.filter_chain_match !== undefined && obj(c.filter_chain_match, 'match').destination_port === port,
+      );
+      assert.ok(guard, `guard on ${port}`);
+      const target = cluster(at(tcpProxyOf(guard), 'cluster'));
+      assert.equal(target.type, 'STATIC');
+      assert.deepEqual(endpointsOf(target), []);
+    }
+  });
+
+  test('inbound and outbound log JSON to stdout with the original destination; inbound adds the peer identity', () => {
+    const logFormat = (chain: JsonObject): JsonObject => {
+      const log = obj(at(tcpProxyOf(chain), 'access_log', 0), 'access_log');
+      assert.equal(log.name, 'envoy.access_loggers.stdout');
+      return obj(at(log, 'typed_config', 'log_format', 'json_format'), 'json_format');
+    };
+    const inbound = listenerOn(PROXY_PORTS.inbound);
+    for (const chain of [chainNamed(inbound, 'inbound-mtls'), chainNamed(inbound, 'inbound-plaintext')]) {
+      const f = logFormat(chain);
+      assert.equal(f.original_destination, '%DOWNSTREAM_LOCAL_ADDRESS%');
+      assert.equal(f.peer_identity, '%DOWNSTREAM_PEER_URI_SAN%');
+    }
+    const out = logFormat(chainNamed(listenerOn(PROXY_PORTS.outbound), 'outbound-passthrough'));
+    assert.equal(out.original_destination, '%DOWNSTREAM_LOCAL_ADDRESS%');
+    assert.equal(out.direction, 'outbound');
+  });
+
+  test('the node is named after the service account and namespace', () => {
+    const node = obj(at(bootstrap, 'node'), 'node');
+    assert.equal(node.id, 'web.demo');
+    assert.equal(node.cluster, 'web.demo');
+    assert.equal(at(node, 'metadata', 'spiffe_id'), 'spiffe://cluster.local/ns/demo/sa/web');
+    const other = obj(at(renderBootstrap({ ...input, namespace: 'shop', serviceAccount: 'cart' }), 'node'), 'node');
+    assert.equal(other.cluster, 'cart.shop');
+  });
+
+  test('output is deterministic plain JSON, and a trailing slash on identityDir changes nothing', () => {
+    const text = JSON.stringify(bootstrap);
+    assert.equal(JSON.stringify(renderBootstrap({ ...input })), text);
+    assert.deepEqual(JSON.parse(text), bootstrap, 'no undefined, functions or class instances');
+    assert.equal(JSON.stringify(renderBootstrap({ ...input, identityDir: `${input.identityDir}/` })).includes('identity//'), false);
+  });
+});

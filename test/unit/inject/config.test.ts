@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { ConfigError, DEFAULT_CONFIG, parseConfig } from '../../../src/inject/config.js';
+import { SPLICE_VERSION } from '../../../src/version.js';
+import { REPO } from '../../support/golden.js';
+
+function problems(doc: unknown): string[] {
+  try {
+    parseConfig(doc);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  return [];
+}
+
+describe('config', () => {
+  test('an empty document is the defaults', () => {
+    assert.deepEqual(parseConfig(null), DEFAULT_CONFIG);
+    assert.deepEqual(parseConfig({}), DEFAULT_CONFIG);
+  });
+  test('defaults: injection off unless configured, native sidecars automatic, refuse on error', () => {
+    assert.equal(DEFAULT_CONFIG.defaultPolicy, 'disabled');
+    assert.equal(DEFAULT_CONFIG.proxy.nativeSidecar, 'auto');
+    assert.equal(DEFAULT_CONFIG.onError, 'deny');
+    assert.equal(DEFAULT_CONFIG.proxy.uid, 1337);
+  });
+  test('values given replace defaults, others keep theirs', () => {
+    const c = parseConfig({ trustDomain: 'prod.example.com', proxy: { logLevel: 'debug', resources: { limits: { memory: '1Gi' } } } });
+    assert.equal(c.trustDomain, 'prod.example.com');
+    assert.equal(c.proxy.logLevel, 'debug');
+    assert.deepEqual(c.proxy.resources, { requests: {}, limits: { memory: '1Gi' } });
+    assert.equal(c.proxy.image, DEFAULT_CONFIG.proxy.image);
+  });
+  test('every problem is reported at once, naming the key and the value', () => {
+    const p = problems({
+      defaultPolicy: 'on',
+      proxy: { uid: 0, logLevel: 'loud', resources: { requests: { cpu: 'lots' } } },
+      redirect: { excludeInboundPorts: '80,99999', includeOutboundCidrs: '10.0.0.0/99' },
+      tracing: true,
+    });
+    const expect = [
+      /^tracing: unknown key/,
+      /^defaultPolicy: must be one of enabled, disabled \(got "on"\)/,
+      /^proxy\.uid: .* \(got 0\)/,
+      /^proxy\.logLevel: .* \(got "loud"\)/,
+      /^proxy\.resources\.requests\.cpu: .*\(got "lots"\)/,
+      /^redirect\.excludeInboundPorts: has port 99999 outside 1-65535 \(got "80,99999"\)/,
+      /^redirect\.includeOutboundCidrs: .*10\.0\.0\.0\/99/,
+    ];
+    assert.equal(p.length, expect.length, p.join('\n'));
+    for (const re of expect) assert.ok(p.some((m) => re.test(m)), `no problem matches ${re}:\n${p.join('\n')}`);
+  });
+  test('a non-mapping document is refused', () => {
+    assert.match(problems(['a'])[0] ?? '', /config must be a mapping/);
+  });
+  test('the config is frozen so no request can change it for the next', () => {
+    const c = parseConfig({});
+    assert.throws(() => {
+      (c.proxy as { image: string }).image = 'x';
+    }, TypeError);
+  });
+  test('the version in code is the package version', () => {
+    const pkg = JSON.parse(readFileSync(`${REPO}/package.json`, 'utf8')) as { version: string };
+    assert.equal(SPLICE_VERSION, pkg.version);
+  });
+});

@@ -1,0 +1,114 @@
+// The precedence table of src/inject/decide.ts (and the README), row by row: each case
+// is one combination of namespace and pod settings, with the decision and every
+// reason ID expected.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { DEFAULT_CONFIG, parseConfig } from '../../../src/inject/config.js';
+import { injectPod } from '../../../src/inject/engine.js';
+import type { ReasonId } from '../../../src/inject/reasons.js';
+import type { NamespaceFacts, Pod } from '../../../src/inject/types.js';
+import { DISABLED, ENABLED, ns, pod } from '../../support/pods.js';
+
+const ON = parseConfig({ defaultPolicy: 'enabled' });
+const optIn = (how: 'annotation' | 'label', value = 'true') =>
+  how === 'annotation' ? pod({ annotations: { 'splice.dev/inject': value } }) : pod({ labels: { 'splice.dev/inject': value } });
+const optOut = (how: 'annotation' | 'label', value = 'false') => optIn(how, value);
+const injected = pod({ annotations: { 'splice.dev/status': '{}' } });
+const withProxy = pod({ containers: ['app', 'splice-proxy'] });
+const withNativeProxy = pod({ initContainers: ['splice-proxy'] });
+
+interface Row {
+  name: string;
+  pod: Pod;
+  ns: NamespaceFacts;
+  config?: typeof DEFAULT_CONFIG;
+  result: 'inject' | 'skip' | 'deny';
+  reasons: ReasonId[];
+}
+
+const rows: Row[] = [
+  // 1. never
+  { name: 'kube-system even when labeled enabled', pod: pod(), ns: ns('kube-system', ENABLED), result: 'skip', reasons: ['system_namespace'] },
+  { name: 'kube-public', pod: pod(), ns: ns('kube-public', ENABLED), result: 'skip', reasons: ['system_namespace'] },
+  { name: 'kube-node-lease', pod: pod(), ns: ns('kube-node-lease'), config: ON, result: 'skip', reasons: ['system_namespace'] },
+  { name: 'splice-system even with a pod opt-in', pod: optIn('annotation'), ns: ns('splice-system', ENABLED), result: 'skip', reasons: ['injector_namespace'] },
+  { name: 'a configured injector namespace', pod: pod(), ns: ns('mesh', ENABLED), config: parseConfig({ injectorNamespace: 'mesh' }), result: 'skip', reasons: ['injector_namespace'] },
+  { name: 'hostNetwork in an enabled namespace', pod: pod({ hostNetwork: true }), ns: ns('shop', ENABLED), result: 'skip', reasons: ['host_network'] },
+  { name: 'hostNetwork with a pod opt-in', pod: { ...optIn('annotation'), spec: { ...pod().spec, hostNetwork: true } }, ns: ns('shop'), result: 'skip', reasons: ['host_network'] },
+  { name: 'hostNetwork: false is an ordinary pod', pod: pod({ hostNetwork: false }), ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'] },
+  { name: 'already injected (status annotation)', pod: injected, ns: ns('shop', ENABLED), result: 'skip', reasons: ['already_injected'] },
+  { name: 'already injected (splice-proxy container)', pod: withProxy, ns: ns('shop', ENABLED), result: 'skip', reasons: ['already_injected'] },
+  { name: 'already injected (native splice-proxy)', pod: withNativeProxy, ns: ns('shop', ENABLED), result: 'skip', reasons: ['already_injected'] },
+  { name: 'every never-rule at once is reported', pod: { ...injected, spec: { ...injected.spec, hostNetwork: true } }, ns: ns('kube-system', ENABLED), result: 'skip', reasons: ['system_namespace', 'host_network', 'already_injected'] },
+  // 2. pod opt-out
+  { name: 'opt-out annotation "false" in an enabled namespace', pod: optOut('annotation'), ns: ns('shop', ENABLED), result: 'skip', reasons: ['pod_opted_out'] },
+  { name: 'opt-out annotation "disabled"', pod: optOut('annotation', 'disabled'), ns: ns('shop', ENABLED), result: 'skip', reasons: ['pod_opted_out'] },
+  { name: 'opt-out label "false"', pod: optOut('label'), ns: ns('shop', ENABLED), result: 'skip', reasons: ['pod_opted_out'] },
+  { name: 'opt-out label "disabled"', pod: optOut('label', 'disabled'), ns: ns('shop', ENABLED), result: 'skip', reasons: ['pod_opted_out'] },
+  { name: 'opt-out beats the default policy', pod: optOut('annotation'), ns: ns('shop'), config: ON, result: 'skip', reasons: ['pod_opted_out'] },
+  { name: 'opt-out annotation beats an opt-in label', pod: pod({ annotations: { 'splice.dev/inject': 'false' }, labels: { 'splice.dev/inject': 'true' } }), ns: ns('shop'), result: 'skip', reasons: ['pod_opted_out'] },
+  { name: 'opt-out label beats an opt-in annotation', pod: pod({ annotations: { 'splice.dev/inject': 'true' }, labels: { 'splice.dev/inject': 'disabled' } }), ns: ns('shop', ENABLED), result: 'skip', reasons: ['pod_opted_out'] },
+  { name: 'opt-out in a disabled namespace reports both', pod: optOut('annotation'), ns: ns('shop', DISABLED), result: 'skip', reasons: ['pod_opted_out', 'namespace_disabled'] },
+  // 3. namespace disabled
+  { name: 'disabled namespace', pod: pod(), ns: ns('shop', DISABLED), result: 'skip', reasons: ['namespace_disabled'] },
+  { name: 'disabled namespace: pod opt-in annotation cannot override', pod: optIn('annotation'), ns: ns('shop', DISABLED), result: 'skip', reasons: ['namespace_disabled'] },
+  { name: 'disabled namespace: pod opt-in label cannot override', pod: optIn('label', 'enabled'), ns: ns('shop', DISABLED), result: 'skip', reasons: ['namespace_disabled'] },
+  { name: 'disabled namespace beats the default policy', pod: pod(), ns: ns('shop', DISABLED), config: ON, result: 'skip', reasons: ['namespace_disabled'] },
+  // 4. pod opt-in in an unlabeled namespace
+  { name: 'opt-in annotation "true", unlabeled namespace', pod: optIn('annotation'), ns: ns('shop'), result: 'inject', reasons: ['pod_opted_in'] },
+  { name: 'opt-in annotation "enabled"', pod: optIn('annotation', 'enabled'), ns: ns('shop'), result: 'inject', reasons: ['pod_opted_in'] },
+  { name: 'opt-in label "true"', pod: optIn('label'), ns: ns('shop'), result: 'inject', reasons: ['pod_opted_in'] },
+  { name: 'opt-in label "enabled"', pod: optIn('label', 'enabled'), ns: ns('shop'), result: 'inject', reasons: ['pod_opted_in'] },
+  // 5. namespace enabled
+  { name: 'enabled namespace, plain pod', pod: pod(), ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'] },
+  { name: 'enabled namespace and pod opt-in: both reasons', pod: optIn('annotation'), ns: ns('shop', ENABLED), result: 'inject', reasons: ['pod_opted_in', 'namespace_enabled'] },
+  { name: 'an invalid namespace label counts as no label', pod: pod(), ns: ns('shop', { 'splice.dev/inject': 'yes' }), result: 'skip', reasons: ['not_enabled'] },
+  // 6. default policy
+  { name: 'unlabeled namespace, default policy off', pod: pod(), ns: ns('shop'), result: 'skip', reasons: ['not_enabled'] },
+  { name: 'unlabeled namespace, default policy on', pod: pod(), ns: ns('shop'), config: ON, result: 'inject', reasons: ['default_policy_enabled'] },
+  { name: 'default policy on, pod opt-in gives its own reason', pod: optIn('label'), ns: ns('shop'), config: ON, result: 'inject', reasons: ['pod_opted_in'] },
+  { name: 'a "default" namespace is not special', pod: pod(), ns: ns('default', ENABLED), result: 'inject', reasons: ['namespace_enabled'] },
+  // invalid values of the control key itself
+  { name: 'opt-in annotation with a value splice does not know', pod: optIn('annotation', 'yes'), ns: ns('shop', ENABLED), result: 'deny', reasons: ['invalid_annotation'] },
+  { name: 'label with a value splice does not know', pod: optIn('label', 'TRUE'), ns: ns('shop'), result: 'deny', reasons: ['invalid_annotation'] },
+  { name: 'an unknown value in kube-system is still never touched', pod: optIn('annotation', 'yes'), ns: ns('kube-system'), result: 'skip', reasons: ['system_namespace'] },
+  // Pod Security
+  { name: 'restricted namespace: skipped by default', pod: pod(), ns: ns('shop', { ...ENABLED, 'pod-security.kubernetes.io/enforce': 'restricted' }), result: 'skip', reasons: ['pod_security_conflict'] },
+  { name: 'baseline namespace with podSecurityConflict: deny', pod: pod(), ns: ns('shop', { ...ENABLED, 'pod-security.kubernetes.io/enforce': 'baseline' }), config: parseConfig({ podSecurityConflict: 'deny' }), result: 'deny', reasons: ['pod_security_conflict'] },
+  { name: 'privileged namespace is fine', pod: pod(), ns: ns('shop', { ...ENABLED, 'pod-security.kubernetes.io/enforce': 'privileged' }), result: 'inject', reasons: ['namespace_enabled'] },
+  { name: 'restricted namespace, opted-out pod: the opt-out is the reason', pod: optOut('annotation'), ns: ns('shop', { ...ENABLED, 'pod-security.kubernetes.io/enforce': 'restricted' }), result: 'skip', reasons: ['pod_opted_out'] },
+];
+
+describe('decision precedence', () => {
+  for (const row of rows) {
+    test(row.name, () => {
+      const d = injectPod({ pod: row.pod, namespace: row.ns, cluster: {}, config: row.config ?? DEFAULT_CONFIG });
+      assert.equal(d.result, row.result, JSON.stringify(d.reasons));
+      assert.deepEqual(d.reasons.map((r) => r.id), row.reasons);
+      for (const r of d.reasons) assert.ok(r.message.length > 10, `reason ${r.id} has a readable message`);
+    });
+  }
+  test('the table has at least 30 rows', () => assert.ok(rows.length >= 30));
+});
+
+describe('decision messages', () => {
+  test('a refusal of the control key names the key and the value', () => {
+    const d = injectPod({ pod: optIn('annotation', 'yes'), namespace: ns('shop', ENABLED), cluster: {}, config: DEFAULT_CONFIG });
+    assert.equal(d.result, 'deny');
+    if (d.result === 'deny') assert.match(d.message, /splice\.dev\/inject: "yes"/);
+  });
+  test('an invalid namespace label is reported as a warning', () => {
+    const d = injectPod({ pod: pod(), namespace: ns('shop', { 'splice.dev/inject': 'yes' }), cluster: {}, config: DEFAULT_CONFIG });
+    assert.ok(d.warnings.some((w) => w.includes('"yes"') && w.includes('shop')), d.warnings.join());
+  });
+  test('a Pod Security skip tells the user why in a warning', () => {
+    const d = injectPod({ pod: pod(), namespace: ns('shop', { ...ENABLED, 'pod-security.kubernetes.io/enforce': 'restricted' }), cluster: {}, config: DEFAULT_CONFIG });
+    assert.equal(d.result, 'skip');
+    assert.ok(d.warnings.some((w) => w.includes('restricted') && w.includes('NET_ADMIN')), d.warnings.join());
+  });
+  test('a namespace that only warns at restricted is injected, with a warning', () => {
+    const d = injectPod({ pod: pod(), namespace: ns('shop', { ...ENABLED, 'pod-security.kubernetes.io/warn': 'restricted' }), cluster: {}, config: DEFAULT_CONFIG });
+    assert.equal(d.result, 'inject');
+    assert.ok(d.warnings.some((w) => w.includes('warns') && w.includes('restricted')), d.warnings.join());
+  });
+});

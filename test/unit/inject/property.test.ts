@@ -1,0 +1,48 @@
+// Properties over thousands of random pods: the engine never throws, every patch
+// applies to the object it was computed from and yields exactly the injected pod, and
+// injection is idempotent.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import fastJsonPatch from 'fast-json-patch';
+import { DEFAULT_CONFIG } from '../../../src/inject/config.js';
+import { injectPod } from '../../../src/inject/engine.js';
+import { arbitraryGarbage, arbitraryNamespace, arbitraryPod, arbitraryVersion } from '../../support/arbitrary.js';
+
+const { applyPatch } = fastJsonPatch;
+const RUNS = 5000;
+
+test(`random pods (${RUNS}): no exception, patch applies, idempotent`, () => {
+  let injected = 0;
+  fc.assert(
+    fc.property(arbitraryPod, arbitraryNamespace, arbitraryVersion, (pod, namespace, version) => {
+      const sent = structuredClone(pod);
+      const d = injectPod({ pod, namespace, cluster: version ? { version } : {}, config: DEFAULT_CONFIG });
+      assert.deepEqual(pod, sent, 'the input is not modified');
+      if (d.result !== 'inject') return;
+      injected++;
+      // Validate each op against the document: a patch that does not apply throws here.
+      const patched = applyPatch(structuredClone(sent), d.patch, true, false).newDocument;
+      const { managedFields, ...meta } = patched.metadata ?? {};
+      assert.deepEqual({ ...patched, metadata: meta }, d.pod);
+      assert.deepEqual(managedFields, sent.metadata?.managedFields, 'managedFields are left as they were');
+      const again = injectPod({ pod: patched, namespace, cluster: version ? { version } : {}, config: DEFAULT_CONFIG });
+      assert.equal(again.result, 'skip');
+      assert.deepEqual(again.reasons.map((r) => r.id).includes('already_injected'), true);
+    }),
+    { numRuns: RUNS },
+  );
+  // A generator that never reaches the inject path would make the checks above vacuous.
+  assert.ok(injected > RUNS / 10, `only ${injected} of ${RUNS} pods were injected`);
+});
+
+test('malformed objects are refused with a message naming the field, never an exception', () => {
+  fc.assert(
+    fc.property(arbitraryGarbage, arbitraryNamespace, (obj, namespace) => {
+      const d = injectPod({ pod: obj, namespace, cluster: {}, config: DEFAULT_CONFIG });
+      assert.ok(['inject', 'skip', 'deny'].includes(d.result));
+      if (d.result === 'deny') assert.ok(d.message.length > 0);
+    }),
+    { numRuns: 2000 },
+  );
+});

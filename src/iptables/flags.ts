@@ -1,0 +1,80 @@
+// `splice iptables` flags → RedirectOptions: the inverse of toArgs(), so the args that
+// injection writes into splice-init read back as exactly the options it started from.
+import { UsageError } from '../cli/io.js';
+import { ValueError, defaultRedirectOptions, parseCidrs, parsePorts, type RedirectOptions } from './options.js';
+
+// uid_t is 32 bits and (uid_t)-1 means "no change" to the kernel, so it is not a uid.
+const MAX_UID = 4294967294;
+
+function parseInteger(flag: string, value: string, min: number, max: number, what: string): number {
+  const n = Number(value);
+  if (!/^\d{1,10}$/.test(value) || n < min || n > max) {
+    throw new ValueError(flag, value, `is not ${what} (an integer ${min}-${max})`);
+  }
+  return n;
+}
+
+type Setter = (o: RedirectOptions, flag: string, value: string) => void;
+
+const SETTERS: Record<string, Setter> = {
+  '--proxy-uid': (o, f, v) => void (o.proxyUid = parseInteger(f, v, 0, MAX_UID, 'a uid')),
+  '--inbound-port': (o, f, v) => void (o.inboundPort = parseInteger(f, v, 1, 65535, 'a port')),
+  '--outbound-port': (o, f, v) => void (o.outboundPort = parseInteger(f, v, 1, 65535, 'a port')),
+  '--include-inbound-ports': (o, f, v) => void (o.includeInboundPorts = parsePorts(f, v, true)),
+  '--exclude-inbound-ports': (o, f, v) => void (o.excludeInboundPorts = parsePorts(f, v, false)),
+  '--exclude-outbound-ports': (o, f, v) => void (o.excludeOutboundPorts = parsePorts(f, v, false)),
+  '--include-outbound-cidrs': (o, f, v) => void (o.includeOutboundCidrs = parseCidrs(f, v)),
+  '--exclude-outbound-cidrs': (o, f, v) => {
+    const cidrs = parseCidrs(f, v);
+    // "Exclude everything" is written as both default routes, the same shape the pod
+    // annotation takes, so the rules layer sees only lists.
+    o.excludeOutboundCidrs = cidrs === '*' ? ['0.0.0.0/0', '::/0'] : cidrs;
+  },
+};
+
+export const REDIRECT_FLAGS: readonly string[] = Object.keys(SETTERS);
+
+export interface ParsedFlags {
+  options: RedirectOptions;
+  /** Which of the caller's value-less switches (e.g. --apply) were given. */
+  switches: Set<string>;
+}
+
+/**
+ * Parses `--flag value` and `--flag=value`. Flags not given keep their defaults. An
+ * empty value is an empty list. `switches` are value-less flags the caller handles.
+ */
+export function parseRedirectFlags(argv: readonly string[], switches: readonly string[] = []): ParsedFlags {
+  const options = defaultRedirectOptions();
+  const seen = new Set<string>();
+  const given = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const eq = arg.indexOf('=');
+    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    if (switches.includes(flag)) {
+      if (flag !== arg) throw new UsageError(`${flag} takes no value (got ${JSON.stringify(arg)})`);
+      given.add(flag);
+      continue;
+    }
+    const set = SETTERS[flag];
+    if (set === undefined) {
+      throw new UsageError(arg.startsWith('-') ? `unknown flag ${JSON.stringify(flag)}` : `unexpected argument ${JSON.stringify(arg)}`);
+    }
+    let value: string;
+    if (flag !== arg) {
+      value = arg.slice(eq + 1);
+    } else {
+      const next = argv[i + 1];
+      // No value of these flags starts with "--", so "--a --b" is a forgotten value,
+      // not a value "--b".
+      if (next === undefined || next.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+      value = next;
+      i++;
+    }
+    if (seen.has(flag)) throw new UsageError(`${flag} is given more than once`);
+    seen.add(flag);
+    set(options, flag, value);
+  }
+  return { options, switches: given };
+}

@@ -8,7 +8,7 @@ import { PROXY_LOG_LEVELS } from './config.js';
 import { KEYS, PREFIX } from './keys.js';
 import { isValidQuantity, quantityValue } from './quantity.js';
 import type { RedirectOptions } from '../iptables/options.js';
-import { PROXY_PORTS, parseCidrs, parsePorts, ValueError } from '../iptables/options.js';
+import { PROXY_PORTS, parseCidrs, parseExcludeCidrs, parsePorts, ValueError } from '../iptables/options.js';
 
 export interface Overrides {
   proxyResources: ContainerResources;
@@ -122,17 +122,11 @@ function build(values: Map<string, string>, config: Config): Overrides {
       excludeInboundPorts: parsePorts(KEYS.excludeInboundPorts, get(KEYS.excludeInboundPorts) ?? r.excludeInboundPorts, false),
       excludeOutboundPorts: parsePorts(KEYS.excludeOutboundPorts, get(KEYS.excludeOutboundPorts) ?? r.excludeOutboundPorts, false),
       includeOutboundCidrs: parseCidrs(KEYS.includeOutboundCidrs, get(KEYS.includeOutboundCidrs) ?? r.includeOutboundCidrs),
-      excludeOutboundCidrs: asList(parseCidrs(KEYS.excludeOutboundCidrs, get(KEYS.excludeOutboundCidrs) ?? r.excludeOutboundCidrs)),
+      excludeOutboundCidrs: parseExcludeCidrs(KEYS.excludeOutboundCidrs, get(KEYS.excludeOutboundCidrs) ?? r.excludeOutboundCidrs),
     },
     ...(native !== undefined ? { nativeSidecar: native === 'true' } : {}),
     holdApplication: hold !== undefined ? hold === 'true' : config.proxy.holdApplication,
   };
-}
-
-// "Exclude everything" is the one meaning `*` can have for an exclude list; the rules
-// express it as 0.0.0.0/0 and ::/0 so the iptables layer has one shape to handle.
-function asList(sel: '*' | string[]): string[] {
-  return sel === '*' ? ['0.0.0.0/0', '::/0'] : sel;
 }
 
 // The API server refuses a container whose request exceeds its limit, naming

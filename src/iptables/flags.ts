@@ -1,7 +1,7 @@
 // `splice iptables` flags → RedirectOptions: the inverse of toArgs(), so the args that
 // injection writes into splice-init read back as exactly the options it started from.
 import { UsageError } from '../cli/io.js';
-import { ValueError, defaultRedirectOptions, parseCidrs, parsePorts, type RedirectOptions } from './options.js';
+import { defaultRedirectOptions, parseCidrs, parseExcludeCidrs, parsePorts, type RedirectOptions, ValueError } from './options.js';
 
 // uid_t is 32 bits and (uid_t)-1 means "no change" to the kernel, so it is not a uid.
 const MAX_UID = 4294967294;
@@ -24,12 +24,7 @@ const SETTERS: Record<string, Setter> = {
   '--exclude-inbound-ports': (o, f, v) => void (o.excludeInboundPorts = parsePorts(f, v, false)),
   '--exclude-outbound-ports': (o, f, v) => void (o.excludeOutboundPorts = parsePorts(f, v, false)),
   '--include-outbound-cidrs': (o, f, v) => void (o.includeOutboundCidrs = parseCidrs(f, v)),
-  '--exclude-outbound-cidrs': (o, f, v) => {
-    const cidrs = parseCidrs(f, v);
-    // "Exclude everything" is written as both default routes, the same shape the pod
-    // annotation takes, so the rules layer sees only lists.
-    o.excludeOutboundCidrs = cidrs === '*' ? ['0.0.0.0/0', '::/0'] : cidrs;
-  },
+  '--exclude-outbound-cidrs': (o, f, v) => void (o.excludeOutboundCidrs = parseExcludeCidrs(f, v)),
 };
 
 export const REDIRECT_FLAGS: readonly string[] = Object.keys(SETTERS);

@@ -3,6 +3,8 @@
 // annotations, the config file and the CLI flags so all three accept and refuse
 // exactly the same values, with the same messages.
 
+import { isIPv4, isIPv6, SocketAddress } from 'node:net';
+
 export const PROXY_PORTS = Object.freeze({
   admin: 15000,
   outbound: 15001,
@@ -60,38 +62,60 @@ export function parsePorts(what: string, value: string, allowAll: boolean): Port
   return out;
 }
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const V6_GROUPS = 8;
 
-function isIPv6(addr: string): boolean {
-  if (!/^[0-9a-fA-F:.]+$/.test(addr) || addr.includes(':::')) return false;
-  const halves = addr.split('::');
-  if (halves.length > 2) return false;
-  const groups = (s: string) => (s === '' ? [] : s.split(':'));
-  const parts = halves.flatMap(groups);
-  // An embedded IPv4 tail (::ffff:10.0.0.1) counts as two groups.
-  const last = parts[parts.length - 1];
-  let count = parts.length;
-  if (last !== undefined && last.includes('.')) {
-    if (!IPV4.test(last)) return false;
-    count += 1;
-    parts.pop();
-  }
-  if (!parts.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return false;
-  return halves.length === 2 ? count < 8 : count === 8;
+// 128-bit value of an IPv6 address in the canonical form node prints.
+function v6Value(addr: string): bigint {
+  const [head = '', tail] = addr.split('::');
+  const groups = (part: string) => (part === '' ? [] : part.split(':'));
+  const left = groups(head);
+  const right = tail === undefined ? [] : groups(tail);
+  const all = [...left, ...Array<string>(V6_GROUPS - left.length - right.length).fill('0'), ...right];
+  return all.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
 }
 
-/** `a.b.c.d/n` or an IPv6 CIDR; a bare address means a single host (/32, /128). */
+function v6Text(value: bigint): string {
+  const groups: string[] = [];
+  for (let i = V6_GROUPS - 1; i >= 0; i--) groups.push(((value >> BigInt(i * 16)) & 0xffffn).toString(16));
+  return new SocketAddress({ address: groups.join(':'), family: 'ipv6' }).address;
+}
+
+function v4Value(addr: string): bigint {
+  return addr.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
+}
+
+function v4Text(value: bigint): string {
+  return [24n, 16n, 8n, 0n].map((shift) => String((value >> shift) & 0xffn)).join('.');
+}
+
+/**
+ * `a.b.c.d/n` or an IPv6 CIDR, in canonical form (IPv6 lowercased and compressed, as
+ * iptables-save prints it); a bare address means a single host (/32, /128). Host bits
+ * set below the prefix are refused rather than silently cleared: `10.1.2.3/8` is more
+ * often a typo for /28 than a way of writing 10.0.0.0/8.
+ */
 export function parseCidr(what: string, whole: string, item: string): string {
   const [addr = '', bits, ...rest] = item.split('/');
   if (rest.length > 0) throw new ValueError(what, whole, `has "${item}", which is not a CIDR`);
-  const v4 = IPV4.test(addr);
-  if (!v4 && !isIPv6(addr)) throw new ValueError(what, whole, `has "${item}", which is not an IPv4 or IPv6 CIDR`);
-  const max = v4 ? 32 : 128;
-  if (bits === undefined) return `${addr}/${max}`;
-  if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) {
+  const family = isIPv4(addr) ? 4 : isIPv6(addr) ? 6 : 0;
+  if (family === 0) throw new ValueError(what, whole, `has "${item}", which is not an IPv4 or IPv6 CIDR`);
+  if (family === 6 && /^::ffff:/i.test(addr) && addr.includes('.')) {
+    // iptables would put it in the IPv6 table, where IPv4 packets never match it.
+    throw new ValueError(what, whole, `has "${item}", an IPv4-mapped IPv6 address; write the IPv4 form`);
+  }
+  const max = family === 4 ? 32 : 128;
+  if (bits !== undefined && (!/^\d{1,3}$/.test(bits) || Number(bits) > max)) {
     throw new ValueError(what, whole, `has "${item}", whose prefix length must be 0-${max}`);
   }
-  return `${addr}/${Number(bits)}`;
+  const prefix = bits === undefined ? max : Number(bits);
+  const value = family === 4 ? v4Value(addr) : v6Value(new SocketAddress({ address: addr, family: 'ipv6' }).address);
+  const hostBits = BigInt(max - prefix);
+  const network = (value >> hostBits) << hostBits;
+  const text = family === 4 ? v4Text : v6Text;
+  if (network !== value) {
+    throw new ValueError(what, whole, `has "${item}", whose host bits are set; the network is ${text(network)}/${prefix}`);
+  }
+  return `${text(network)}/${prefix}`;
 }
 
 /** Comma-separated IPv4/IPv6 CIDRs, or `*` for all. */
@@ -104,6 +128,15 @@ export function parseCidrs(what: string, value: string): CidrSelection {
     if (!out.includes(cidr)) out.push(cidr);
   }
   return out;
+}
+
+/**
+ * Like parseCidrs, for exclude lists, where `*` (exclude everything) is written as both
+ * whole address families, so the rules have one shape to handle.
+ */
+export function parseExcludeCidrs(what: string, value: string): string[] {
+  const sel = parseCidrs(what, value);
+  return sel === '*' ? ['0.0.0.0/0', '::/0'] : sel;
 }
 
 export function isIPv6Cidr(cidr: string): boolean {

@@ -1,3 +1,4 @@
+import { SocketAddress } from 'node:net';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -72,8 +73,18 @@ describe('parseRedirectFlags', () => {
   test('round trip over random options', () => {
     const port = fc.integer({ min: 1, max: 65535 });
     const ports = fc.uniqueArray(port, { maxLength: 5 });
-    const v4 = fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 32 })).map(([a, n]) => `${a}/${n}`);
-    const v6 = fc.tuple(fc.ipV6(), fc.integer({ min: 0, max: 128 })).map(([a, n]) => `${a}/${n}`);
+    // Canonical CIDRs (host bits clear, IPv6 compressed lowercase), which parsing keeps as they are.
+    const v4 = fc.tuple(fc.nat({ max: 2 ** 32 - 1 }), fc.integer({ min: 0, max: 32 })).map(([a, n]) => {
+      const net = n === 0 ? 0 : (a >>> (32 - n)) << (32 - n) >>> 0;
+      return `${[24, 16, 8, 0].map((s) => (net >>> s) & 255).join('.')}/${n}`;
+    });
+    const v6 = fc.tuple(fc.array(fc.nat({ max: 0xffff }), { minLength: 8, maxLength: 8 }), fc.integer({ min: 0, max: 128 })).map(([groups, n]) => {
+      const masked = groups.map((g, i) => {
+        const keep = Math.max(0, Math.min(16, n - i * 16));
+        return keep === 0 ? 0 : (g >> (16 - keep)) << (16 - keep);
+      });
+      return `${new SocketAddress({ address: masked.map((g) => g.toString(16)).join(':'), family: 'ipv6' }).address}/${n}`;
+    });
     const cidrs = fc.uniqueArray(fc.oneof(v4, v6), { maxLength: 5 });
     const options = fc.record<RedirectOptions>({
       proxyUid: fc.integer({ min: 0, max: 4294967294 }),

@@ -1,0 +1,64 @@
+// `splice <command>`: dispatches to the command modules. Every command gets the same
+// CliIO and returns an exit code; errors are printed to stderr, never thrown out.
+
+import { ConfigError } from '../inject/config.js';
+import { ValueError } from '../iptables/options.js';
+import { SPLICE_VERSION } from '../version.js';
+import { explainCommand } from './explain.js';
+import { injectCommand } from './inject.js';
+import type { CliIO } from './io.js';
+import { processIO, UsageError } from './io.js';
+import { iptablesCommand } from './iptables.js';
+import { serveCommand } from './serve.js';
+
+const USAGE = `usage: splice <command> [flags]
+
+commands:
+  serve      run the admission webhook (--local: no cluster, self-signed certificate)
+  inject     add the proxy to manifests: splice inject -f FILE|-
+  explain    say, per pod, whether and why splice injects it, and what would change
+  iptables   print (or with --apply, install) the traffic-redirect rules
+  version    print the version
+
+Run 'splice <command> --help' for a command's flags.
+`;
+
+type Command = (argv: string[], io: CliIO) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  serve: serveCommand,
+  inject: injectCommand,
+  explain: explainCommand,
+  iptables: iptablesCommand,
+  version: async (_argv, io) => {
+    io.stdout(`splice ${SPLICE_VERSION}\n`);
+    return 0;
+  },
+};
+
+export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    (name === undefined ? io.stderr : io.stdout)(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.stderr(`splice: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await command(rest, io);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ValueError) {
+      io.stderr(`splice ${name}: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof ConfigError) {
+      io.stderr(`splice ${name}: ${e.message}\n`);
+      return 2;
+    }
+    io.stderr(`splice ${name}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 1;
+  }
+}

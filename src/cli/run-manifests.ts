@@ -1,0 +1,85 @@
+// The part `splice inject` and `splice explain` share: parse the flags, read the
+// manifests, and run the engine on every pod they contain.
+
+import { parseArgs } from 'node:util';
+import type { Config } from '../inject/config.js';
+import { injectPod } from '../inject/engine.js';
+import type { Decision } from '../inject/outcome.js';
+import type { ClusterFacts, NamespaceFacts } from '../inject/types.js';
+import { loadConfig, namespaceFacts, parseKubeVersion, parseNamespaceLabels } from './context.js';
+import type { Manifests } from './documents.js';
+import { readManifests } from './documents.js';
+import type { CliIO } from './io.js';
+import { UsageError } from './io.js';
+import type { PodSite } from './workloads.js';
+import { listItems, podSite } from './workloads.js';
+
+export const MANIFEST_FLAGS = `  -f, --filename FILE         manifests to read (YAML or JSON, multi-document); - for standard input
+      --namespace NAME        namespace of objects that do not name one (default: default)
+      --namespace-labels k=v  the namespace's labels (default: splice.dev/inject=enabled)
+      --config FILE           splice config (default: built-in defaults)
+      --kube-version X.Y      the API server's version (default: a current one, native sidecars on)`;
+
+export interface PodResult {
+  site: PodSite;
+  namespace: string;
+  decision: Decision;
+}
+
+export interface ManifestRun {
+  manifests: Manifests;
+  results: PodResult[];
+  config: Config;
+}
+
+export async function runManifests(argv: string[], io: CliIO): Promise<ManifestRun> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        filename: { type: 'string', short: 'f' },
+        namespace: { type: 'string' },
+        'namespace-labels': { type: 'string' },
+        config: { type: 'string' },
+        'kube-version': { type: 'string' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const config = await loadConfig(values.config);
+  const labels = parseNamespaceLabels(values['namespace-labels']);
+  const cluster: ClusterFacts = parseKubeVersion(values['kube-version']);
+  const defaultNamespace = values.namespace ?? 'default';
+  const manifests = await readManifests(values.filename, io);
+
+  const namespaceFor = (name: string) => namespaceFacts(name, labels);
+  const { docs, results } = injectManifests(manifests.docs, { namespaceFor, cluster, config, defaultNamespace });
+  return { manifests: { ...manifests, docs }, results, config };
+}
+
+export interface ManifestFacts {
+  namespaceFor: (name: string) => NamespaceFacts;
+  cluster: ClusterFacts;
+  config: Config;
+  defaultNamespace: string;
+}
+
+/** Runs the engine on every pod and pod template of the documents; other objects pass through. */
+export function injectManifests(input: unknown[], facts: ManifestFacts): { docs: unknown[]; results: PodResult[] } {
+  const results: PodResult[] = [];
+  const visit = (doc: unknown): unknown => {
+    const items = listItems(doc);
+    if (items) return { ...(doc as object), items: items.map(visit) };
+    const site = podSite(doc);
+    if (!site) return doc;
+    const namespace = site.namespace ?? facts.defaultNamespace;
+    const decision = injectPod({ pod: site.pod, namespace: facts.namespaceFor(namespace), cluster: facts.cluster, config: facts.config });
+    results.push({ site, namespace, decision });
+    return decision.result === 'inject' ? site.replace(decision.pod) : doc;
+  };
+  return { docs: input.map(visit), results };
+}

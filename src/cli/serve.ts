@@ -1,0 +1,300 @@
+// `splice serve`: the admission webhook. Everything is loaded and checked before the
+// webhook listens (config, kubeconfig, certificates); afterwards certificates and
+// namespaces change underneath it without a restart. Logs are JSON lines on stdout;
+// start-up problems are plain sentences on stderr.
+//
+//   --local    no cluster: every namespace counts as enabled (the API server's
+//              namespaceSelector is trusted), an in-memory certificate, unknown version
+//   otherwise  kubeconfig or in-cluster account → /version, namespace informer, and the
+//              certificate from the Secret splice-webhook-tls (or --tls-cert/--tls-key)
+
+import { parseArgs } from 'node:util';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { ConfigError, type Config } from '../inject/config.js';
+import { injectPod } from '../inject/engine.js';
+import type { ClusterFacts } from '../inject/types.js';
+import { clusterNamespaceSource } from '../kube/namespaces.js';
+import { KubeAccessError, loadKubeConfig, serverVersion } from '../kube/client.js';
+import { describeKubeError } from '../kube/errors.js';
+import { clusterWebhookTls } from '../kube/webhook-tls.js';
+import { TlsFileError, loadPairFiles, watchPairFiles } from '../tls/files.js';
+import { notAfter, splitPem, type CertPair } from '../tls/generate.js';
+import { localPki } from '../tls/local.js';
+import { buildOpsApp } from '../webhook/health.js';
+import { createLogger } from '../webhook/logger.js';
+import { createMetrics, type Metrics } from '../webhook/metrics.js';
+import { trustingNamespaceSource, type NamespaceSource } from '../webhook/namespace-source.js';
+import { DEFAULT_METRICS_PORT, DEFAULT_PORT, listenHttp, startWebhookServer, type WebhookServer } from '../webhook/server.js';
+import { loadConfig } from './context.js';
+import type { CliIO } from './io.js';
+import { UsageError } from './io.js';
+
+export const SERVE_USAGE = `usage: splice serve [flags]
+
+Runs the admission webhook: HTTPS on --port (path /inject), and plain HTTP on
+--metrics-port with /healthz, /readyz and /metrics.
+
+      --local                 no cluster: every namespace counts as enabled, and a
+                              self-signed certificate is made in memory
+      --port N                webhook port (default ${DEFAULT_PORT})
+      --metrics-port N        probes and metrics port (default ${DEFAULT_METRICS_PORT})
+      --host ADDR             address to listen on (default 0.0.0.0; 127.0.0.1 with --local)
+      --config FILE           splice config (YAML; default: built-in defaults)
+      --tls-cert FILE         serving certificate (PEM), re-read when it changes
+      --tls-key FILE          its private key (PEM); give both or neither
+
+Without --tls-cert/--tls-key (and without --local) the certificate is kept in the
+Secret splice-webhook-tls of the injector namespace and its CA written into the
+MutatingWebhookConfiguration splice.
+`;
+
+/** Test seams: the environment, and a signal that ends the server like SIGTERM does. */
+export interface ServeDeps {
+  env?: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+  /** How often --tls-cert/--tls-key are re-read (default 5 s). */
+  tlsPollMs?: number;
+}
+
+interface ServeFlags {
+  local: boolean;
+  port: number;
+  metricsPort: number;
+  host: string;
+  config: string | undefined;
+  tlsFiles: { cert: string; key: string } | undefined;
+  help: boolean;
+}
+
+function port(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new UsageError(`${flag}: ${JSON.stringify(value)} is not a port (0-65535; 0 picks a free one)`);
+  return Number(value);
+}
+
+export function parseServeFlags(argv: string[]): ServeFlags {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        local: { type: 'boolean' },
+        port: { type: 'string' },
+        'metrics-port': { type: 'string' },
+        host: { type: 'string' },
+        config: { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}\n\n${SERVE_USAGE}`);
+  }
+  const local = values.local === true;
+  const cert = values['tls-cert'];
+  const key = values['tls-key'];
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together: give both or neither');
+  const flags: ServeFlags = {
+    local,
+    port: port('--port', values.port, DEFAULT_PORT),
+    metricsPort: port('--metrics-port', values['metrics-port'], DEFAULT_METRICS_PORT),
+    host: values.host ?? (local ? '127.0.0.1' : '0.0.0.0'),
+    config: values.config,
+    tlsFiles: cert !== undefined && key !== undefined ? { cert, key } : undefined,
+    help: values.help === true,
+  };
+  if (flags.host.trim() === '') throw new UsageError('--host: must not be empty');
+  if (flags.port !== 0 && flags.port === flags.metricsPort) throw new UsageError(`--port and --metrics-port must differ (both ${flags.port})`);
+  return flags;
+}
+
+/** Resolves when SIGTERM or SIGINT arrives (or `signal` aborts); a second signal then acts as usual. */
+function shutdownRequested(signal: AbortSignal | undefined): Promise<string> {
+  return new Promise((resolve) => {
+    const done = (why: string) => {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(why);
+    };
+    const onTerm = () => done('SIGTERM');
+    const onInt = () => done('SIGINT');
+    const onAbort = () => done('abort');
+    process.once('SIGTERM', onTerm);
+    process.once('SIGINT', onInt);
+    if (signal?.aborted) done('abort');
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** The injector namespace: POD_NAMESPACE (where this pod really runs) wins over the config. */
+function injectorNamespace(config: Config, env: NodeJS.ProcessEnv, logger: Logger): Config {
+  const fromEnv = env.POD_NAMESPACE?.trim();
+  if (!fromEnv || fromEnv === config.injectorNamespace) return config;
+  logger.warn(
+    { config: config.injectorNamespace, POD_NAMESPACE: fromEnv },
+    'injectorNamespace in the config differs from the namespace splice runs in; using POD_NAMESPACE',
+  );
+  return Object.freeze({ ...config, injectorNamespace: fromEnv });
+}
+
+function recordExpiry(metrics: Metrics, serving: CertPair, caBundle: string | undefined): void {
+  metrics.recordCertificateExpiry('serving', notAfter(serving.cert));
+  const ca = caBundle === undefined ? undefined : splitPem(caBundle)[0];
+  if (ca) metrics.recordCertificateExpiry('ca', notAfter(ca));
+}
+
+export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = {}): Promise<number> {
+  const flags = parseServeFlags(argv);
+  if (flags.help) {
+    io.stdout(SERVE_USAGE);
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = await loadConfig(flags.config);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    io.stderr(`splice serve: --config ${flags.config}: ${e.problems.length} problem(s):\n  ${e.problems.join('\n  ')}\n`);
+    return 2;
+  }
+
+  const logger = createLogger('info', { write: (line: string) => io.stdout(line) });
+  config = injectorNamespace(config, deps.env ?? process.env, logger);
+  const metrics = createMetrics();
+  const stops: Array<() => unknown> = [];
+  let namespaces: NamespaceSource | undefined;
+  let server: WebhookServer | undefined;
+  let stopping = false;
+
+  // The operations port comes up first, so liveness answers while the rest starts and
+  // /readyz says what start-up is still waiting for.
+  const ops = buildOpsApp({
+    metrics,
+    logger,
+    checks: [
+      { name: 'certificates', ready: () => server !== undefined },
+      { name: 'namespace cache', ready: () => namespaces?.ready() ?? false },
+      { name: 'shutting down', ready: () => !stopping },
+    ],
+  });
+
+  const fail = async (code: number, message: string): Promise<number> => {
+    io.stderr(`splice serve: ${message}\n`);
+    stopping = true;
+    for (const stop of stops) await stop();
+    await ops.close();
+    return code;
+  };
+
+  let opsUrl: string;
+  try {
+    opsUrl = await listenHttp(ops, flags.host, flags.metricsPort);
+  } catch (e) {
+    return fail(1, `cannot listen on ${flags.host}:${flags.metricsPort} (--metrics-port): ${(e as Error).message}`);
+  }
+
+  let cluster: ClusterFacts = {};
+  // Started once the webhook listens, so a certificate change always has a server to go to.
+  const afterListen: Array<() => void> = [];
+  const swap = (pair: CertPair, bundle?: string) => {
+    server?.setCertificate(pair);
+    recordExpiry(metrics, pair, bundle);
+  };
+
+  let certificate: { tls: CertPair; caBundle?: string };
+  try {
+    let kc: KubeConfig | undefined;
+    if (flags.local) {
+      namespaces = trustingNamespaceSource();
+    } else {
+      kc = loadKubeConfig();
+      const apiServer = kc.getCurrentCluster()?.server;
+      try {
+        cluster = { version: await serverVersion(kc) };
+      } catch (e) {
+        return fail(1, `cannot reach the API server at ${apiServer}: ${describeKubeError(e)}`);
+      }
+      logger.info({ apiServer, version: `${cluster.version?.major}.${cluster.version?.minor}` }, 'connected to the API server');
+      const source = clusterNamespaceSource(kc, logger);
+      namespaces = source;
+      stops.push(() => source.stop());
+      // Not awaited: the webhook may answer before the first list (misses are a GET);
+      // /readyz reports the cache until it has synced.
+      void source.start();
+    }
+
+    if (flags.tlsFiles) {
+      const files = flags.tlsFiles;
+      const tls = await loadPairFiles(files.cert, files.key);
+      certificate = { tls };
+      afterListen.push(() => {
+        const stopWatching = watchPairFiles({
+          certFile: files.cert,
+          keyFile: files.key,
+          current: tls,
+          ...(deps.tlsPollMs !== undefined ? { intervalMs: deps.tlsPollMs } : {}),
+          onReload: (pair) => {
+            swap(pair);
+            logger.info({ notAfter: notAfter(pair.cert).toISOString() }, 'serving the new certificate from --tls-cert/--tls-key');
+          },
+          onError: (err) => logger.error({ err: err.message }, 'new certificate files are unusable; still serving the previous certificate'),
+        });
+        stops.push(stopWatching);
+      });
+    } else if (kc === undefined) {
+      const pki = await localPki(config.injectorNamespace);
+      certificate = { tls: pki.serving, caBundle: pki.ca.cert };
+      io.stderr(`splice serve --local: the webhook's certificate is signed by this CA (e.g. curl --cacert):\n${pki.ca.cert}`);
+    } else {
+      const manager = clusterWebhookTls(kc, { namespace: config.injectorNamespace, logger, onChange: (m) => swap(m.serving, m.caBundle) });
+      const material = await manager.ensure();
+      certificate = { tls: material.serving, caBundle: material.caBundle };
+      stops.push(() => manager.stop());
+      afterListen.push(() => manager.start());
+    }
+  } catch (e) {
+    if (e instanceof TlsFileError) return fail(2, e.message);
+    return fail(1, e instanceof KubeAccessError || e instanceof Error ? e.message : String(e));
+  }
+
+  recordExpiry(metrics, certificate.tls, certificate.caBundle);
+  try {
+    server = await startWebhookServer({
+      app: { decide: injectPod, namespaces, cluster, config, metrics, logger },
+      tls: certificate.tls,
+      host: flags.host,
+      port: flags.port,
+    });
+  } catch (e) {
+    return fail(1, `cannot listen on ${flags.host}:${flags.port} (--port): ${(e as Error).message}`);
+  }
+  for (const start of afterListen) start();
+  logger.info(
+    {
+      webhook: `${server.url}/inject`,
+      healthz: `${opsUrl}/healthz`,
+      readyz: `${opsUrl}/readyz`,
+      metrics: `${opsUrl}/metrics`,
+      mode: flags.local ? 'local' : 'cluster',
+      injectorNamespace: config.injectorNamespace,
+      certificate: flags.tlsFiles ? 'files' : flags.local ? 'in-memory' : 'secret',
+    },
+    'splice listening',
+  );
+
+  const why = await shutdownRequested(deps.signal);
+  // Graceful: /readyz turns 503 so no new traffic is routed here, the webhook stops
+  // accepting connections and finishes the requests in flight, then everything stops.
+  logger.info({ signal: why }, 'shutting down');
+  stopping = true;
+  for (const stop of stops) await stop();
+  await server.close();
+  await ops.close();
+  logger.info('stopped');
+  return 0;
+}

@@ -1,0 +1,94 @@
+// `splice inject` and `splice explain` take manifests, not just pods: every kind that
+// carries a pod template is injected through its template, so `kubectl apply` of the
+// output creates pods that the webhook then recognises as already injected.
+
+import type { Pod } from '../inject/types.js';
+
+export const WORKLOAD_KINDS = ['Pod', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job', 'CronJob'] as const;
+
+type Doc = Record<string, unknown>;
+const isRecord = (v: unknown): v is Doc => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A pod (or pod template) inside a manifest, and how to put the injected one back. */
+export interface PodSite {
+  /** `Kind/name` or `Kind/namespace/name`, for messages. */
+  label: string;
+  kind: string;
+  namespace: string | undefined;
+  pod: Pod;
+  /** Returns a copy of the document holding this pod instead of the original one. */
+  replace(pod: Pod): Doc;
+}
+
+function describe(doc: Doc): string {
+  const meta = isRecord(doc.metadata) ? doc.metadata : {};
+  const name = typeof meta.name === 'string' ? meta.name : typeof meta.generateName === 'string' ? `${meta.generateName}*` : '(unnamed)';
+  const ns = typeof meta.namespace === 'string' ? `${meta.namespace}/` : '';
+  return `${String(doc.kind)}/${ns}${name}`;
+}
+
+function templatePath(kind: string): string[] | undefined {
+  switch (kind) {
+    case 'Pod':
+      return [];
+    case 'CronJob':
+      return ['spec', 'jobTemplate', 'spec', 'template'];
+    case 'Deployment':
+    case 'StatefulSet':
+    case 'DaemonSet':
+    case 'ReplicaSet':
+    case 'ReplicationController':
+    case 'Job':
+      return ['spec', 'template'];
+    default:
+      return undefined;
+  }
+}
+
+function getPath(doc: Doc, path: string[]): unknown {
+  let cur: unknown = doc;
+  for (const key of path) cur = isRecord(cur) ? cur[key] : undefined;
+  return cur;
+}
+
+function setPath(doc: Doc, path: string[], value: Doc): Doc {
+  if (path.length === 0) return value;
+  const [head = '', ...rest] = path;
+  const child = isRecord(doc[head]) ? (doc[head] as Doc) : {};
+  return { ...doc, [head]: setPath(child, rest, value) };
+}
+
+/** The pod site of a document, or undefined for kinds without pods (they pass through). */
+export function podSite(doc: unknown): PodSite | undefined {
+  if (!isRecord(doc) || typeof doc.kind !== 'string') return undefined;
+  const path = templatePath(doc.kind);
+  if (!path) return undefined;
+  const meta = isRecord(doc.metadata) ? doc.metadata : {};
+  const namespace = typeof meta.namespace === 'string' ? meta.namespace : undefined;
+  const label = describe(doc);
+  const template = getPath(doc, path);
+  const kind = doc.kind;
+  // A Job's pods get the Job as owner; CronJob pods, the Job it creates.
+  const owner = kind === 'Job' || kind === 'CronJob' ? [{ kind: 'Job', name: 'manifest' }] : undefined;
+  const base = isRecord(template) ? template : {};
+  const pod = (kind === 'Pod' ? base : { metadata: base.metadata ?? {}, spec: base.spec }) as Pod;
+  const withOwner: Pod = owner && kind !== 'Pod' ? { ...pod, metadata: { ...(pod.metadata ?? {}), ownerReferences: owner } } : pod;
+  return {
+    label,
+    kind,
+    namespace,
+    pod: withOwner,
+    replace(injected: Pod): Doc {
+      if (kind === 'Pod') return injected as unknown as Doc;
+      const metadata = { ...(injected.metadata ?? {}) };
+      if (owner) delete metadata.ownerReferences;
+      return setPath(doc, path, { ...base, metadata, spec: injected.spec } as Doc);
+    },
+  };
+}
+
+/** Expands `v1 List` documents into their items, keeping how to rebuild them. */
+export function listItems(doc: unknown): unknown[] | undefined {
+  if (isRecord(doc) && doc.kind === 'List' && Array.isArray(doc.items)) return doc.items;
+  return undefined;
+}

@@ -1,0 +1,155 @@
+// The webhook's view of namespaces: an informer (list, then watch) on
+// /api/v1/namespaces keeps a map name → NamespaceFacts, so a decision needs no API
+// call. A pod can arrive for a namespace created a moment ago, before its watch event:
+// that miss is answered by one GET (and cached). API calls: namespaces list, watch, get.
+
+import { CoreV1Api, makeInformer, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { NamespaceFacts } from '../inject/types.js';
+import type { NamespaceSource } from '../webhook/namespace-source.js';
+import { describeKubeError, isNotFound } from './errors.js';
+
+/** The part of client-node's Informer this source uses (a fake in tests). */
+export interface NamespaceInformer {
+  on(verb: 'add' | 'update' | 'delete', cb: (ns: V1Namespace) => void): void;
+  on(verb: 'error', cb: (err?: unknown) => void): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface InformerSourceOptions {
+  informer: NamespaceInformer;
+  /** GET one namespace; undefined when it does not exist (404). */
+  read: (name: string) => Promise<V1Namespace | undefined>;
+  logger: Logger;
+  /** Restart delays after informer errors: doubling from initialMs up to maxMs. */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+export function toFacts(ns: V1Namespace): NamespaceFacts | undefined {
+  const name = ns.metadata?.name;
+  if (!name) return undefined;
+  return { name, labels: { ...(ns.metadata?.labels ?? {}) }, annotations: { ...(ns.metadata?.annotations ?? {}) } };
+}
+
+export class InformerNamespaceSource implements NamespaceSource {
+  readonly #opts: InformerSourceOptions;
+  readonly #facts = new Map<string, NamespaceFacts>();
+  readonly #pending = new Map<string, Promise<NamespaceFacts | undefined>>();
+  #synced = false;
+  #stopped = true;
+  #failedSinceStart = false;
+  #failures = 0;
+  #restartTimer: NodeJS.Timeout | undefined;
+
+  constructor(opts: InformerSourceOptions) {
+    this.#opts = opts;
+    const put = (ns: V1Namespace) => {
+      const facts = toFacts(ns);
+      if (facts) this.#facts.set(facts.name, facts);
+    };
+    opts.informer.on('add', put);
+    opts.informer.on('update', put);
+    opts.informer.on('delete', (ns) => {
+      if (ns.metadata?.name) this.#facts.delete(ns.metadata.name);
+    });
+    opts.informer.on('error', (err) => this.#onError(err));
+  }
+
+  /** Starts listing and watching; resolves after the first attempt (successful or not). */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    await this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#restartTimer) clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
+    await this.#opts.informer.stop();
+  }
+
+  ready(): boolean {
+    return this.#synced;
+  }
+
+  /** How many namespaces the cache holds (for logs). */
+  size(): number {
+    return this.#facts.size;
+  }
+
+  async get(name: string): Promise<NamespaceFacts | undefined> {
+    const cached = this.#facts.get(name);
+    if (cached) return cached;
+    // Concurrent pods of one new namespace share a single GET.
+    let pending = this.#pending.get(name);
+    if (!pending) {
+      pending = this.#opts
+        .read(name)
+        .then((ns) => {
+          const facts = ns ? toFacts(ns) : undefined;
+          // An informer event may have landed meanwhile; it is at least as new.
+          if (facts && !this.#facts.has(name)) this.#facts.set(name, facts);
+          return this.#facts.get(name) ?? facts;
+        })
+        .finally(() => this.#pending.delete(name));
+      this.#pending.set(name, pending);
+    }
+    return pending;
+  }
+
+  async #run(): Promise<void> {
+    this.#failedSinceStart = false;
+    try {
+      // client-node's ListWatch resolves start() after the list and the opening of the
+      // watch; failures along the way arrive as 'error' events, not as a rejection.
+      await this.#opts.informer.start();
+    } catch (err) {
+      this.#onError(err);
+      return;
+    }
+    if (!this.#failedSinceStart && !this.#stopped) {
+      if (!this.#synced) this.#opts.logger.info({ namespaces: this.#facts.size }, 'namespace cache synced');
+      this.#synced = true;
+      this.#failures = 0;
+    }
+  }
+
+  #onError(err: unknown): void {
+    this.#failedSinceStart = true;
+    if (this.#stopped || this.#restartTimer) return;
+    // client-node's informer stops on an error; restarting it at once would hammer an
+    // API server that is already failing, so each retry waits longer (bounded).
+    const { initialMs, maxMs } = this.#opts.backoff ?? { initialMs: 1000, maxMs: 30_000 };
+    const delay = Math.min(maxMs, initialMs * 2 ** this.#failures);
+    this.#failures += 1;
+    this.#opts.logger.warn(
+      { err: describeKubeError(err), retryInMs: delay, cacheReady: this.#synced },
+      'namespace informer failed; restarting it (cached namespaces are still used)',
+    );
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (!this.#stopped) void this.#run();
+    }, delay);
+    this.#restartTimer.unref();
+  }
+}
+
+/** The namespace source of a real cluster. */
+export function clusterNamespaceSource(kc: KubeConfig, logger: Logger, backoff?: InformerSourceOptions['backoff']): InformerNamespaceSource {
+  const core = kc.makeApiClient(CoreV1Api);
+  const informer = makeInformer<V1Namespace>(kc, '/api/v1/namespaces', () => core.listNamespace());
+  return new InformerNamespaceSource({
+    informer,
+    read: async (name) => {
+      try {
+        return await core.readNamespace({ name });
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw new Error(`GET namespace ${name}: ${describeKubeError(err)}`);
+      }
+    },
+    logger,
+    ...(backoff ? { backoff } : {}),
+  });
+}

@@ -1,0 +1,170 @@
+// The webhook as a fastify app: POST /inject takes an AdmissionReview and answers one.
+// Built by a factory apart from the process entry point (server.ts, cli/serve.ts) so
+// tests drive it with `app.inject()` and no socket. The decision itself is a function
+// passed in (the engine, `injectPod`); this file is transport only: checking the
+// request (body.ts, review.ts), having it decided (admit.ts), logging the decision once
+// and counting it.
+
+import type * as https from 'node:https';
+import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../inject/config.js';
+import type { InjectInput } from '../inject/engine.js';
+import type { Decision } from '../inject/outcome.js';
+import type { ClusterFacts } from '../inject/types.js';
+import { admit, displayName, podNamespace } from './admit.js';
+import { BODY_LIMIT, BadRequest, isJsonContentType, parseJsonBody } from './body.js';
+import { createLogger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import type { NamespaceSource } from './namespace-source.js';
+import { ReviewError, allowed, answer, needsDecision, parseReview, type AdmissionReview } from './review.js';
+
+export { BODY_LIMIT } from './body.js';
+
+/** What the engine is given: `request.object` exactly as sent, and the facts around it. */
+export type DecideInput = InjectInput;
+
+export type Decide = (input: DecideInput) => Decision;
+
+export interface AppOptions {
+  /** The engine: `injectPod` in production, small stand-ins in transport tests. */
+  decide: Decide;
+  namespaces: NamespaceSource;
+  cluster: ClusterFacts;
+  config: Config;
+  metrics: Metrics;
+  /** The process logger; each request logs through a child of it. Silent when absent. */
+  logger?: Logger;
+}
+
+export const WEBHOOK_PATH = '/inject';
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+function sendProblem(reply: FastifyReply, statusCode: number, message: string): FastifyReply {
+  return reply.code(statusCode).type('application/json').send({ statusCode, error: STATUS_TEXT[statusCode] ?? 'Error', message });
+}
+
+// fastify's own per-request lines ("incoming request", "request completed") go to
+// debug: the webhook writes exactly one info line per decision, with what matters.
+class QuietLogController extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ req: request }, 'incoming request');
+  }
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    request.log.debug({ res: reply, responseTime: reply.elapsedTime, err: error ?? undefined }, 'request completed');
+  }
+}
+
+function baseOptions(opts: AppOptions) {
+  const loggerInstance: FastifyBaseLogger = opts.logger ?? createLogger('silent');
+  return {
+    loggerInstance,
+    logController: new QuietLogController(),
+    bodyLimit: BODY_LIMIT,
+    // The API server times out a webhook after at most 30 s; a request still open after
+    // that is a stuck client, not an admission.
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+  };
+}
+
+/** The webhook app over plain HTTP (for `app.inject()` in tests). */
+export function buildApp(opts: AppOptions): FastifyInstance {
+  const app = fastify(baseOptions(opts));
+  addRoutes(app, opts);
+  return app;
+}
+
+/** The webhook app on HTTPS: `app.server` is the node https.Server (see server.ts). */
+export function buildHttpsApp(opts: AppOptions, tls: https.ServerOptions): FastifyInstance<https.Server> {
+  const app = fastify({ ...baseOptions(opts), https: tls });
+  // The routes use only what http and https servers share.
+  addRoutes(app as unknown as FastifyInstance, opts);
+  return app;
+}
+
+function addRoutes(app: FastifyInstance, opts: AppOptions): void {
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(String(body)));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  // Checked before the body is read, so a wrong client never makes fastify parse (or
+  // buffer) a body it will refuse anyway. The API server always sends application/json.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'POST' || request.routeOptions.url !== WEBHOOK_PATH) return;
+    if (!isJsonContentType(request.headers['content-type'])) {
+      const got = request.headers['content-type'];
+      return sendProblem(reply, 415, `Content-Type must be application/json, got ${got === undefined ? 'none' : JSON.stringify(got)}`);
+    }
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+    const status = err.statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      const message = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `the body is larger than ${BODY_LIMIT} bytes` : err.message;
+      request.log.info({ statusCode: status }, `refused request: ${message}`);
+      return sendProblem(reply, status, message);
+    }
+    request.log.error({ err }, 'unexpected error while answering a request');
+    return sendProblem(reply, 500, 'splice failed to answer this request; see its logs');
+  });
+
+  app.post(WEBHOOK_PATH, async (request, reply) => {
+    const started = process.hrtime.bigint();
+    let review: AdmissionReview;
+    try {
+      review = parseReview(request.body);
+    } catch (err) {
+      if (err instanceof ReviewError) throw new BadRequest(400, err.message);
+      throw err;
+    }
+    const req = review.request;
+    const namespace = req.namespace ?? podNamespace(req.object);
+    const log = request.log.child({ uid: req.uid, namespace, kind: req.kind.kind, name: displayName(req) });
+
+    if (!needsDecision(req)) {
+      // Outside splice's rules (a misconfigured webhook, or a subresource): let it pass.
+      log.debug({ operation: req.operation, subResource: req.subResource }, 'not a pod creation; allowed unchanged');
+      opts.metrics.recordRequest('ignored', [], seconds(started));
+      return reply.send(answer(review, allowed()));
+    }
+    if (typeof req.object !== 'object' || req.object === null || Array.isArray(req.object)) {
+      throw new BadRequest(400, 'request.object must be the Pod being created (a JSON object)');
+    }
+    if (namespace === undefined) throw new BadRequest(400, 'request.namespace is missing, and the pod names no metadata.namespace');
+
+    log.debug({ object: req.object }, 'pod as received');
+    const outcome = await admit(opts, req, namespace);
+    const durationSeconds = seconds(started);
+    opts.metrics.recordRequest(outcome.result, outcome.reasons, durationSeconds);
+    // namespace, uid, kind and name come from the child logger's bindings.
+    const line = {
+      pod: displayName(req) ?? '',
+      result: outcome.result,
+      reasons: outcome.reasons,
+      durationMs: Math.round(durationSeconds * 1e6) / 1e3,
+    };
+    if (outcome.result === 'error') log.error({ ...line, error: outcome.error, answered: outcome.response.allowed ? 'allowed' : 'denied' }, 'admission decision');
+    else log.info(line, 'admission decision');
+    if (outcome.response.patch !== undefined) log.debug({ patch: outcome.patchOps }, 'patch');
+    return reply.send(answer(review, outcome.response));
+  });
+}
+
+function seconds(started: bigint): number {
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}

@@ -1,0 +1,57 @@
+// splice's Prometheus series (CONVENTIONS: prefixed `splice_`, served on /metrics of the
+// HTTP port). A registry of its own rather than prom-client's global one, so two apps
+// in one process (tests, or a future second listener) never collide or share counts.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ReasonId } from '../inject/reasons.js';
+
+/** What a request came to: the engine's three results, plus splice's own failures and out-of-scope requests. */
+export type RequestResult = 'inject' | 'skip' | 'deny' | 'error' | 'ignored';
+
+export interface Metrics {
+  registry: Registry;
+  /** Counts one request: one increment per reason ID, or one with reason "none". */
+  recordRequest(result: RequestResult, reasons: readonly ReasonId[], seconds: number): void;
+  /** Publishes when a certificate in use stops being valid. */
+  recordCertificateExpiry(certificate: 'serving' | 'ca', notAfter: Date): void;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  const requests = new Counter({
+    name: 'splice_injection_requests_total',
+    help: 'Admission requests answered, by result and by reason ID (one increment per reason; "none" when there was none).',
+    labelNames: ['result', 'reason'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'splice_injection_duration_seconds',
+    help: 'Time from a parsed AdmissionReview to its answer.',
+    labelNames: ['result'] as const,
+    // A decision is pure computation (well under a millisecond); a namespace GET on a
+    // cache miss adds an API round trip. The API server's default webhook timeout is
+    // 10 s and splice's manifests set far less, so nothing useful lies beyond 1 s.
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  });
+  const expiry = new Gauge({
+    name: 'splice_certificate_expiry_timestamp_seconds',
+    help: 'When the certificate in use expires (Unix seconds), by certificate: the serving certificate, or the CA the API server trusts.',
+    labelNames: ['certificate'] as const,
+    registers: [registry],
+  });
+  collectDefaultMetrics({ register: registry, prefix: 'splice_' });
+
+  return {
+    registry,
+    recordRequest(result, reasons, seconds) {
+      const ids = new Set(reasons);
+      if (ids.size === 0) requests.inc({ result, reason: 'none' });
+      for (const reason of ids) requests.inc({ result, reason });
+      duration.observe({ result }, seconds);
+    },
+    recordCertificateExpiry(certificate, notAfter) {
+      expiry.set({ certificate }, Math.floor(notAfter.getTime() / 1000));
+    },
+  };
+}

@@ -1,0 +1,238 @@
+// The webhook over real HTTPS on 127.0.0.1:0: what the API server's TLS client sees.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+import tls from 'node:tls';
+import { DEFAULT_CONFIG } from '../../../src/inject/config.js';
+import { loadPairFiles, watchPairFiles } from '../../../src/tls/files.js';
+import type { NamespaceFacts } from '../../../src/inject/types.js';
+import type { CertPair } from '../../../src/tls/generate.js';
+import { localPki, type LocalPki } from '../../../src/tls/local.js';
+import { createMetrics } from '../../../src/webhook/metrics.js';
+import { trustingNamespaceSource } from '../../../src/webhook/namespace-source.js';
+import { startWebhookServer, type WebhookServer } from '../../../src/webhook/server.js';
+import { review, skipAll } from '../webhook/fixtures.js';
+
+interface Handshake {
+  protocol: string | null;
+  fingerprint: string;
+}
+
+/** Opens a TLS connection, reports the protocol and the certificate served, closes. */
+function handshake(port: number, opts: tls.ConnectionOptions): Promise<Handshake> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, ...opts }, () => {
+      const result = { protocol: socket.getProtocol(), fingerprint: socket.getPeerCertificate().fingerprint256 };
+      socket.end();
+      resolve(result);
+    });
+    socket.setTimeout(5000, () => socket.destroy(new Error('handshake timed out')));
+    socket.on('error', reject);
+  });
+}
+
+function postReview(port: number, opts: https.RequestOptions): Promise<{ status: number; body: string }> {
+  const payload = JSON.stringify(review());
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      { host: '127.0.0.1', port, method: 'POST', path: '/inject', headers: { 'content-type': 'application/json' }, agent: false, timeout: 5000, ...opts },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('request timed out')));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+function fingerprint(pem: string): string {
+  return new X509Certificate(pem).fingerprint256;
+}
+
+/** Polls `check` until it holds; fails after `timeoutMs` rather than hang. */
+async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.fail(`condition not met within ${timeoutMs} ms`);
+}
+
+describe('webhook over HTTPS', () => {
+  let pki: LocalPki;
+  let server: WebhookServer;
+  let port: number;
+
+  before(async () => {
+    pki = await localPki();
+    server = await startWebhookServer({
+      app: { decide: skipAll, namespaces: trustingNamespaceSource(), cluster: {}, config: DEFAULT_CONFIG, metrics: createMetrics() },
+      tls: pki.serving,
+      host: '127.0.0.1',
+      port: 0,
+    });
+    port = Number(new URL(server.url).port);
+  });
+  after(() => server.close());
+
+  test('answers AdmissionReviews to a client that trusts the generated CA, for localhost and 127.0.0.1', async () => {
+    for (const opts of [{ ca: pki.ca.cert, servername: 'localhost' }, { ca: pki.ca.cert }]) {
+      const res = await postReview(port, opts);
+      assert.equal(res.status, 200);
+      assert.equal(JSON.parse(res.body).response.allowed, true);
+    }
+  });
+
+  test('a client without the CA refuses the certificate', async () => {
+    await assert.rejects(postReview(port, { servername: 'localhost' }), (err: NodeJS.ErrnoException) => /CERT|SIGNED|VERIFY/.test(err.code ?? ''));
+  });
+
+  test('plain HTTP is not served on the webhook port', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/inject`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).catch((err: Error) => err);
+    assert.ok(res instanceof Error || res.status >= 400, 'plain HTTP must not reach the handler');
+  });
+
+  test('TLS 1.1 is refused by the server; TLS 1.2 and 1.3 are accepted', async () => {
+    // SECLEVEL=0 lets node's client offer TLS 1.1 at all, so the refusal observed is
+    // the server's "protocol version" alert and not the client declining to try.
+    await assert.rejects(
+      handshake(port, { ca: pki.ca.cert, minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }),
+      (err: NodeJS.ErrnoException) => err.code === 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
+    );
+    for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+      const h = await handshake(port, { ca: pki.ca.cert, servername: 'localhost', minVersion: version, maxVersion: version });
+      assert.equal(h.protocol, version);
+    }
+  });
+});
+
+describe('certificate files rotated on disk are served without a restart', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'splice-tls-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  // Writes a pair the way the kubelet updates a Secret volume: a new timestamped
+  // directory, then an atomic rename of the `..data` symlink; tls.crt and tls.key are
+  // symlinks through `..data` and never change themselves.
+  let generation = 0;
+  async function publish(pair: CertPair): Promise<void> {
+    generation += 1;
+    const versioned = `..v${generation}`;
+    await mkdir(join(dir, versioned));
+    await writeFile(join(dir, versioned, 'tls.crt'), pair.cert);
+    await writeFile(join(dir, versioned, 'tls.key'), pair.key);
+    await symlink(versioned, join(dir, '..data_tmp'));
+    await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+    if (generation === 1) {
+      await symlink(join('..data', 'tls.crt'), join(dir, 'tls.crt'));
+      await symlink(join('..data', 'tls.key'), join(dir, 'tls.key'));
+    }
+  }
+
+  test('a new pair (from a new CA) is picked up; a broken one is reported and the old one kept', async () => {
+    const first = await localPki();
+    const second = await localPki();
+    await publish(first.serving);
+    const certFile = join(dir, 'tls.crt');
+    const keyFile = join(dir, 'tls.key');
+    const loaded = await loadPairFiles(certFile, keyFile);
+
+    const server = await startWebhookServer({
+      app: { decide: skipAll, namespaces: trustingNamespaceSource(), cluster: {}, config: DEFAULT_CONFIG, metrics: createMetrics() },
+      tls: loaded,
+      host: '127.0.0.1',
+      port: 0,
+    });
+    const port = Number(new URL(server.url).port);
+    const errors: Error[] = [];
+    let reloads = 0;
+    const stop = watchPairFiles({
+      certFile,
+      keyFile,
+      current: loaded,
+      intervalMs: 20,
+      onReload: (pair) => {
+        reloads += 1;
+        server.setCertificate(pair);
+      },
+      onError: (err) => errors.push(err),
+    });
+    try {
+      assert.equal((await handshake(port, { ca: first.ca.cert, servername: 'localhost' })).fingerprint, fingerprint(first.serving.cert));
+
+      // A mismatched pair (new certificate, old key) must not replace the working one.
+      await publish({ cert: second.serving.cert, key: first.serving.key });
+      await eventually(async () => errors.length > 0);
+      assert.match(errors[0]?.message ?? '', /does not belong/);
+      assert.equal((await handshake(port, { ca: first.ca.cert, servername: 'localhost' })).fingerprint, fingerprint(first.serving.cert));
+
+      await publish(second.serving);
+      await eventually(async () => reloads > 0);
+      const h = await handshake(port, { ca: second.ca.cert, servername: 'localhost' });
+      assert.equal(h.fingerprint, fingerprint(second.serving.cert));
+      const res = await postReview(port, { ca: second.ca.cert, servername: 'localhost' });
+      assert.equal(res.status, 200);
+      // The swapped context keeps the TLS floor.
+      await assert.rejects(
+        handshake(port, { ca: second.ca.cert, minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }),
+        (err: NodeJS.ErrnoException) => err.code === 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
+      );
+      assert.equal(reloads, 1, 'an unchanged pair is not reloaded again');
+    } finally {
+      stop();
+      await server.close();
+    }
+  });
+});
+
+describe('graceful close', () => {
+  test('stops accepting connections, finishes the request in flight', async () => {
+    const pki = await localPki();
+    let release: (facts: NamespaceFacts) => void = () => undefined;
+    let asked = false;
+    const gate = new Promise<NamespaceFacts>((resolve) => (release = resolve));
+    const server = await startWebhookServer({
+      app: {
+        decide: skipAll,
+        // The namespace lookup is where a request waits on the network in production.
+        namespaces: { get: () => ((asked = true), gate), ready: () => true },
+        cluster: {},
+        config: DEFAULT_CONFIG,
+        metrics: createMetrics(),
+      },
+      tls: pki.serving,
+      host: '127.0.0.1',
+      port: 0,
+    });
+    const port = Number(new URL(server.url).port);
+    const inFlight = postReview(port, { ca: pki.ca.cert, servername: 'localhost' });
+    await eventually(async () => asked);
+
+    const closed = server.close();
+    const refused = () =>
+      new Promise<boolean>((resolve) => {
+        const socket = net.connect({ host: '127.0.0.1', port });
+        socket.on('connect', () => (socket.destroy(), resolve(false)));
+        socket.on('error', () => resolve(true));
+      });
+    await eventually(refused);
+
+    release({ name: 'shop', labels: {}, annotations: {} });
+    const res = await inFlight;
+    assert.equal(res.status, 200);
+    assert.equal(JSON.parse(res.body).response.allowed, true);
+    await closed;
+  });
+});

@@ -46,3 +46,16 @@ test('malformed objects are refused with a message naming the field, never an ex
     { numRuns: 2000 },
   );
 });
+
+test('an object nested far deeper than any pod is refused as invalid_pod, not an exception', () => {
+  let deep: Record<string, unknown> = {};
+  const root = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'deep' }, spec: { containers: [{ name: 'app', extra: deep }] } };
+  for (let i = 0; i < 100_000; i++) {
+    const next: Record<string, unknown> = {};
+    deep.x = next;
+    deep = next;
+  }
+  const d = injectPod({ pod: root, namespace: { name: 'shop', labels: { 'splice.dev/inject': 'enabled' }, annotations: {} }, cluster: {}, config: DEFAULT_CONFIG });
+  assert.equal(d.result, 'deny');
+  assert.deepEqual(d.reasons.map((r) => r.id), ['invalid_pod']);
+});

@@ -5,7 +5,13 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { describe, test } from 'node:test';
+import fastJsonPatch from 'fast-json-patch';
 import { injectManifests } from '../../../src/cli/run-manifests.js';
+import type { PodResult } from '../../../src/cli/run-manifests.js';
+import { injectPod } from '../../../src/inject/engine.js';
+import type { Pod } from '../../../src/inject/types.js';
+import { buildApp } from '../../../src/webhook/app.js';
+import { createMetrics } from '../../../src/webhook/metrics.js';
 import { expectFile, goldenFiles, loadCases, UPDATE } from '../../support/golden.js';
 import type { GoldenCase } from '../../support/golden.js';
 
@@ -20,11 +26,65 @@ function run(c: GoldenCase, docs: unknown[]) {
 
 const cases = loadCases();
 
+interface Reply {
+  response: { uid: string; allowed: boolean; patch?: string; patchType?: string; warnings?: string[]; status?: { code: number; message: string } };
+}
+
+// The same case through the webhook, as the API server would send each pod: the patch
+// it answers, applied to the pod sent, must give the injected pod of the golden file.
+async function throughWebhook(c: GoldenCase, r: PodResult): Promise<void> {
+  const app = buildApp({
+    decide: injectPod,
+    namespaces: { get: async (name) => ({ ...c.namespace, name }), ready: () => true },
+    cluster: c.cluster,
+    config: c.config,
+    metrics: createMetrics(),
+  });
+  const uid = `uid-${c.name}`;
+  const res = await app.inject({
+    method: 'POST',
+    url: '/inject',
+    headers: { 'content-type': 'application/json' },
+    payload: {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid,
+        kind: { group: '', version: 'v1', kind: 'Pod' },
+        resource: { group: '', version: 'v1', resource: 'pods' },
+        operation: 'CREATE',
+        namespace: r.namespace,
+        object: r.site.pod,
+      },
+    },
+  });
+  await app.close();
+  assert.equal(res.statusCode, 200, res.body);
+  const { response } = res.json<Reply>();
+  assert.equal(response.uid, uid);
+  const d = r.decision;
+  assert.deepEqual(response.warnings ?? [], d.warnings.map((w) => `splice: ${w}`));
+  if (d.result === 'deny') {
+    assert.equal(response.allowed, false);
+    assert.equal(response.status?.message, d.message);
+    return;
+  }
+  assert.equal(response.allowed, true);
+  if (d.result === 'skip') {
+    assert.equal(response.patch, undefined);
+    return;
+  }
+  assert.equal(response.patchType, 'JSONPatch');
+  const ops = JSON.parse(Buffer.from(response.patch ?? '', 'base64').toString('utf8')) as fastJsonPatch.Operation[];
+  const patched = fastJsonPatch.applyPatch(structuredClone(r.site.pod), ops, true, false).newDocument as Pod;
+  assert.deepEqual(r.site.replace(patched), r.site.replace(d.pod));
+}
+
 describe('golden cases', () => {
   test('there are at least 25 cases', () => assert.ok(cases.length >= 25, `${cases.length} cases`));
 
   for (const c of cases) {
-    test(c.name, () => {
+    test(c.name, async () => {
       const { docs, results } = run(c, [c.input]);
       const decisions = results.map((r) => ({
         object: r.site.label,
@@ -34,6 +94,7 @@ describe('golden cases', () => {
         ...(r.decision.result === 'deny' ? { message: r.decision.message } : {}),
       }));
       assert.deepEqual(decisions, expectFile(c.decisionFile, decisions));
+      for (const r of results) await throughWebhook(c, r);
       const injected = results.some((r) => r.decision.result === 'inject');
       if (injected) {
         assert.deepEqual(docs[0], expectFile(c.injectedFile, docs[0]));

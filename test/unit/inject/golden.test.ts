@@ -5,7 +5,6 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { describe, test } from 'node:test';
-import fastJsonPatch from 'fast-json-patch';
 import { injectManifests } from '../../../src/cli/run-manifests.js';
 import type { PodResult } from '../../../src/cli/run-manifests.js';
 import { injectPod } from '../../../src/inject/engine.js';
@@ -14,6 +13,7 @@ import { buildApp } from '../../../src/webhook/app.js';
 import { createMetrics } from '../../../src/webhook/metrics.js';
 import { expectFile, goldenFiles, loadCases, UPDATE } from '../../support/golden.js';
 import type { GoldenCase } from '../../support/golden.js';
+import { applyPatchTo } from '../../support/patch.js';
 
 function run(c: GoldenCase, docs: unknown[]) {
   return injectManifests(docs, {
@@ -75,8 +75,7 @@ async function throughWebhook(c: GoldenCase, r: PodResult): Promise<void> {
     return;
   }
   assert.equal(response.patchType, 'JSONPatch');
-  const ops = JSON.parse(Buffer.from(response.patch ?? '', 'base64').toString('utf8')) as fastJsonPatch.Operation[];
-  const patched = fastJsonPatch.applyPatch(structuredClone(r.site.pod), ops, true, false).newDocument as Pod;
+  const patched = applyPatchTo<Pod>(r.site.pod, response.patch ?? '');
   assert.deepEqual(r.site.replace(patched), r.site.replace(d.pod));
 }
 

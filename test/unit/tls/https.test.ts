@@ -18,6 +18,7 @@ import { createMetrics } from '../../../src/webhook/metrics.js';
 import { trustingNamespaceSource } from '../../../src/webhook/namespace-source.js';
 import { startWebhookServer, type WebhookServer } from '../../../src/webhook/server.js';
 import { review, skipAll } from '../webhook/fixtures.js';
+import { eventually } from '../../support/eventually.js';
 
 interface Handshake {
   protocol: string | null;
@@ -58,15 +59,6 @@ function fingerprint(pem: string): string {
   return new X509Certificate(pem).fingerprint256;
 }
 
-/** Polls `check` until it holds; fails after `timeoutMs` rather than hang. */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`condition not met within ${timeoutMs} ms`);
-}
 
 describe('webhook over HTTPS', () => {
   let pki: LocalPki;

@@ -10,11 +10,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { serveCommand } from '../../../src/cli/serve.js';
 import type { Pod } from '../../../src/inject/types.js';
 import { cli } from '../../support/cli.js';
 import { pod, review } from './fixtures.js';
+import { eventually } from '../../support/eventually.js';
+import { applyPatchTo } from '../../support/patch.js';
 
 interface Running {
   stdout: () => string;
@@ -72,18 +73,9 @@ function postPod(webhook: string, ca: string, body: unknown): Promise<{ status: 
 
 function appliedPatch(sent: Pod, patch: string | undefined): Pod {
   assert.ok(patch, 'a patch');
-  const ops = JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as Operation[];
-  return fastJsonPatch.applyPatch(structuredClone(sent), ops, true, false).newDocument;
+  return applyPatchTo(sent, patch);
 }
 
-async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`condition not met within ${timeoutMs} ms`);
-}
 
 describe('splice serve flags', () => {
   const cases: Array<[string, string[], RegExp]> = [

@@ -43,6 +43,9 @@ Runs the admission webhook: HTTPS on --port (path /inject), and plain HTTP on
       --config FILE           splice config (YAML; default: built-in defaults)
       --tls-cert FILE         serving certificate (PEM), re-read when it changes
       --tls-key FILE          its private key (PEM); give both or neither
+      --tls-poll-interval S   how often, in seconds, the certificate files or the Secret
+                              are re-read for a rotated certificate (default 5 for files,
+                              30 for the Secret)
 
 Without --tls-cert/--tls-key (and without --local) the certificate is kept in the
 Secret splice-webhook-tls of the injector namespace and its CA written into the
@@ -53,8 +56,6 @@ MutatingWebhookConfiguration splice.
 export interface ServeDeps {
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
-  /** How often --tls-cert/--tls-key are re-read (default 5 s). */
-  tlsPollMs?: number;
 }
 
 interface ServeFlags {
@@ -64,6 +65,7 @@ interface ServeFlags {
   host: string;
   config: string | undefined;
   tlsFiles: { cert: string; key: string } | undefined;
+  tlsPollMs: number | undefined;
   help: boolean;
 }
 
@@ -71,6 +73,15 @@ function port(flag: string, value: string | undefined, fallback: number): number
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value) || Number(value) > 65535) throw new UsageError(`${flag}: ${JSON.stringify(value)} is not a port (0-65535; 0 picks a free one)`);
   return Number(value);
+}
+
+function pollSeconds(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || n < 0.05 || n > 3600) {
+    throw new UsageError(`--tls-poll-interval: ${JSON.stringify(value)} is not a number of seconds from 0.05 to 3600`);
+  }
+  return Math.round(n * 1000);
 }
 
 export function parseServeFlags(argv: string[]): ServeFlags {
@@ -86,6 +97,7 @@ export function parseServeFlags(argv: string[]): ServeFlags {
         config: { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        'tls-poll-interval': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -105,6 +117,7 @@ export function parseServeFlags(argv: string[]): ServeFlags {
     host: values.host ?? (local ? '127.0.0.1' : '0.0.0.0'),
     config: values.config,
     tlsFiles: cert !== undefined && key !== undefined ? { cert, key } : undefined,
+    tlsPollMs: pollSeconds(values['tls-poll-interval']),
     help: values.help === true,
   };
   if (flags.host.trim() === '') throw new UsageError('--host: must not be empty');
@@ -237,7 +250,7 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
           certFile: files.cert,
           keyFile: files.key,
           current: tls,
-          ...(deps.tlsPollMs !== undefined ? { intervalMs: deps.tlsPollMs } : {}),
+          ...(flags.tlsPollMs !== undefined ? { intervalMs: flags.tlsPollMs } : {}),
           onReload: (pair) => {
             swap(pair);
             logger.info({ notAfter: notAfter(pair.cert).toISOString() }, 'serving the new certificate from --tls-cert/--tls-key');
@@ -251,7 +264,12 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
       certificate = { tls: pki.serving, caBundle: pki.ca.cert };
       io.stderr(`splice serve --local: the webhook's certificate is signed by this CA (e.g. curl --cacert):\n${pki.ca.cert}`);
     } else {
-      const manager = clusterWebhookTls(kc, { namespace: config.injectorNamespace, logger, onChange: (m) => swap(m.serving, m.caBundle) });
+      const manager = clusterWebhookTls(kc, {
+        namespace: config.injectorNamespace,
+        logger,
+        onChange: (m) => swap(m.serving, m.caBundle),
+        ...(flags.tlsPollMs !== undefined ? { pollIntervalMs: flags.tlsPollMs } : {}),
+      });
       const material = await manager.ensure();
       certificate = { tls: material.serving, caBundle: material.caBundle };
       stops.push(() => manager.stop());

@@ -30,7 +30,7 @@ function startServe(argv: string[], env: NodeJS.ProcessEnv = {}): Running {
   let out = '';
   let err = '';
   const controller = new AbortController();
-  const exit = serveCommand(argv, { stdin: Readable.from([]), stdout: (t) => void (out += t), stderr: (t) => void (err += t) }, { env, signal: controller.signal, tlsPollMs: 50 });
+  const exit = serveCommand(argv, { stdin: Readable.from([]), stdout: (t) => void (out += t), stderr: (t) => void (err += t) }, { env, signal: controller.signal });
   let code: number | undefined;
   void exit.then((c) => (code = c));
   return {
@@ -84,6 +84,7 @@ describe('splice serve flags', () => {
     ['a port out of range', ['--metrics-port', '70000'], /--metrics-port: "70000" is not a port/],
     ['the same port twice', ['--port', '9000', '--metrics-port', '9000'], /must differ/],
     ['an unknown flag', ['--insecure'], /Unknown option '--insecure'/],
+    ['a poll interval that is not seconds', ['--tls-poll-interval', '1m'], /--tls-poll-interval: "1m" is not a number of seconds/],
   ];
   for (const [name, argv, message] of cases) {
     test(`${name} → exit 2`, async () => {

@@ -3,8 +3,7 @@
 // passed inline so the container needs no config volume.
 
 import type { Config } from './config.js';
-import type { BootstrapInput } from './bootstrap.js';
-import { renderBootstrap } from './bootstrap.js';
+import { proxyTexts } from './proxy-texts.js';
 import { IDENTITY_MOUNT_PATH, INJECTED_NAMES } from './keys.js';
 import type { Overrides } from './overrides.js';
 import type { Container, Probe } from './types.js';
@@ -22,19 +21,15 @@ const readyProbe = (extra: Partial<Probe>): Probe => ({
   ...extra,
 });
 
-export function bootstrapInput(namespace: string, serviceAccount: string, config: Config): BootstrapInput {
-  return { namespace, serviceAccount, trustDomain: config.trustDomain, identityDir: IDENTITY_MOUNT_PATH, drainSeconds: config.proxy.drainSeconds };
-}
-
 export function proxyContainer(plan: ProxyPlan, overrides: Overrides, config: Config): Container {
-  const bootstrap = renderBootstrap(bootstrapInput(plan.namespace, plan.serviceAccount, config));
+  const { bootstrap } = proxyTexts(plan.namespace, plan.serviceAccount, config);
   const c: Container = {
     name: INJECTED_NAMES.proxy,
     image: config.proxy.image,
     ...(config.proxy.imagePullPolicy ? { imagePullPolicy: config.proxy.imagePullPolicy } : {}),
     command: ['envoy'],
     args: [
-      '--config-yaml', JSON.stringify(bootstrap),
+      '--config-yaml', bootstrap,
       '--log-level', overrides.logLevel,
       // No shared memory to hand over to: the container is replaced, never hot-restarted.
       '--disable-hot-restart',

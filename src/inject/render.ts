@@ -7,8 +7,8 @@ import { initContainer, initRunVolume } from './init.js';
 import { DEFAULT_CONTAINER_ANNOTATION, INJECTED_NAMES, KEYS, identitySecretName } from './keys.js';
 import type { Overrides } from './overrides.js';
 import { proxyContainer } from './proxy.js';
-import { bootstrapInput } from './proxy.js';
-import { renderSdsFiles, SDS_FILES } from './bootstrap.js';
+import { SDS_FILES } from './bootstrap.js';
+import { proxyTexts } from './proxy-texts.js';
 import type { Container, Pod, Volume } from './types.js';
 import { SPLICE_VERSION } from '../version.js';
 
@@ -63,9 +63,9 @@ export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config:
     // Keeps `kubectl logs` and `kubectl exec` pointed at the app, not at Envoy.
     annotations[DEFAULT_CONTAINER_ANNOTATION] = firstApp;
   }
-  const sds = renderSdsFiles(bootstrapInput(plan.namespace, serviceAccount, config));
-  annotations[KEYS.sdsCertificate] = JSON.stringify(sds[SDS_FILES.certificate]);
-  annotations[KEYS.sdsTrustBundle] = JSON.stringify(sds[SDS_FILES.trustBundle]);
+  const texts = proxyTexts(plan.namespace, serviceAccount, config);
+  annotations[KEYS.sdsCertificate] = texts.sdsCertificate;
+  annotations[KEYS.sdsTrustBundle] = texts.sdsTrustBundle;
   annotations[KEYS.status] = JSON.stringify(status);
   return out;
 }

@@ -1,0 +1,34 @@
+// The proxy's configuration as the text that goes into the pod: the Envoy bootstrap
+// (an argument of splice-proxy) and the two SDS files (annotations projected into the
+// identity volume). Rendered once per namespace, service account and config, since
+// every pod of a workload shares them (see memo.ts).
+import type { BootstrapInput } from './bootstrap.js';
+import { renderBootstrap, renderSdsFiles, SDS_FILES } from './bootstrap.js';
+import type { Config } from './config.js';
+import { IDENTITY_MOUNT_PATH } from './keys.js';
+import { boundedMemo } from './memo.js';
+
+export interface ProxyTexts {
+  bootstrap: string;
+  sdsCertificate: string;
+  sdsTrustBundle: string;
+}
+
+export function bootstrapInput(namespace: string, serviceAccount: string, config: Config): BootstrapInput {
+  return { namespace, serviceAccount, trustDomain: config.trustDomain, identityDir: IDENTITY_MOUNT_PATH, drainSeconds: config.proxy.drainSeconds };
+}
+
+const render = boundedMemo<ProxyTexts>(4096, (key) => {
+  const input = JSON.parse(key) as BootstrapInput;
+  const sds = renderSdsFiles(input);
+  return {
+    bootstrap: JSON.stringify(renderBootstrap(input)),
+    sdsCertificate: JSON.stringify(sds[SDS_FILES.certificate]),
+    sdsTrustBundle: JSON.stringify(sds[SDS_FILES.trustBundle]),
+  };
+});
+
+export function proxyTexts(namespace: string, serviceAccount: string, config: Config): ProxyTexts {
+  // The key is the whole input, so two configs that render differently never share an entry.
+  return render(JSON.stringify(bootstrapInput(namespace, serviceAccount, config)));
+}

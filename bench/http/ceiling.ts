@@ -1,0 +1,63 @@
+// The ceiling: what Node can do at best for an admission webhook on this machine. A bare
+// fastify 5 HTTPS server (the same framework, TLS settings and key type as splice)
+// whose POST /inject parses the AdmissionReview and answers it with one constant,
+// realistic patch (the typical pod's, computed once at start). Everything splice adds
+// on top (checking the review, deciding, rendering, diffing, logging, metrics) is what
+// the throughput ratio measures.
+//
+//   node dist/bench/http/ceiling.js --port P
+//
+// Prints its certificate (PEM) on stderr and `{"listening":"https://…"}` on stdout.
+
+import { parseArgs } from 'node:util';
+import fastify from 'fastify';
+import { generate } from 'selfsigned';
+import { DEFAULT_CONFIG } from '../../src/inject/config.js';
+import { injectPod } from '../../src/inject/engine.js';
+import { typicalPod } from '../pods.js';
+
+const { values } = parseArgs({ options: { port: { type: 'string' }, host: { type: 'string' } }, strict: true });
+const port = Number(values.port ?? '0');
+const host = values.host ?? '127.0.0.1';
+
+const decision = injectPod({
+  pod: typicalPod(),
+  namespace: { name: 'shop', labels: { 'splice.dev/inject': 'enabled' }, annotations: {} },
+  cluster: {},
+  config: DEFAULT_CONFIG,
+});
+if (decision.result !== 'inject') throw new Error(`the typical pod was not injected: ${decision.result}`);
+const patch = Buffer.from(JSON.stringify(decision.patch)).toString('base64');
+
+const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
+  keyType: 'ec',
+  curve: 'P-256',
+  algorithm: 'sha256',
+  extensions: [{ name: 'subjectAltName', altNames: [{ type: 7 as const, ip: '127.0.0.1' }, { type: 2 as const, value: 'localhost' }] }],
+});
+
+const app = fastify({ https: { minVersion: 'TLSv1.2', cert: pems.cert, key: pems.private }, bodyLimit: 8 * 1024 * 1024 });
+
+interface Review {
+  apiVersion?: string;
+  request?: { uid?: string };
+}
+
+// The answer must still echo the request's apiVersion and uid (the API server rejects
+// anything else), so the body is parsed like a real webhook has to.
+app.post<{ Body: Review }>('/inject', async (request) => ({
+  apiVersion: request.body.apiVersion ?? 'admission.k8s.io/v1',
+  kind: 'AdmissionReview',
+  response: { uid: request.body.request?.uid ?? '', allowed: true, patchType: 'JSONPatch', patch },
+}));
+
+await app.listen({ host, port });
+const address = app.server.address();
+process.stderr.write(pems.cert);
+process.stdout.write(`${JSON.stringify({ listening: `https://${host}:${typeof address === 'object' && address !== null ? address.port : port}` })}\n`);
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    void app.close().then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,85 @@
+// `npm run bench`: every section in turn, then one table of figures against their
+// targets and the same as JSON in bench/results/<date>.json. Targets are shown, never
+// enforced: this is a measurement, not a test (CI does not run it).
+//
+//   SPLICE_BENCH_SKIP=cluster,memory   skip sections (ids below)
+//   SPLICE_BENCH_QUICK=1               short rounds and small counts, to try the benchmark itself
+//   SPLICE_BENCH_PROFILE=DIR           run every splice under --cpu-prof, profiles into DIR
+//
+// Sections run one after the other, never in parallel: on two cores, one load at a
+// time is already one core for the server and one for the load.
+
+import { performance } from 'node:perf_hooks';
+import { engine } from './engine/engine.js';
+import { latency } from './http/latency.js';
+import { memory } from './http/memory.js';
+import { podSize } from './http/podsize.js';
+import { throughput } from './http/throughput.js';
+import type { Figure } from './lib/figure.js';
+import { QUICK, skippedSections } from './lib/options.js';
+import { pinningNote } from './lib/proc.js';
+import { machine, machineLine, table, writeResults } from './lib/report.js';
+
+interface Section {
+  /** What SPLICE_BENCH_SKIP names. */
+  id: string;
+  title: string;
+  run: () => Promise<Figure[]>;
+}
+
+const SECTIONS: Section[] = [
+  { id: 'throughput', title: 'throughput: splice next to the ceiling', run: throughput },
+  { id: 'latency', title: 'latency at 1,000 req/s, open loop', run: latency },
+  { id: 'podsize', title: 'pod size scaling', run: podSize },
+  { id: 'memory', title: 'memory over 1,000,000 reviews', run: memory },
+  { id: 'engine', title: 'the engine alone', run: engine },
+  // The cluster sections (bench/cluster/, against a real API server) are loaded only
+  // when they run, so skipping them never starts anything of theirs.
+  { id: 'cluster', title: 'RSS with 10,000 namespaces cached (real API server)', run: async () => (await import('./cluster/memory.js')).namespaceMemory() },
+  { id: 'cluster', title: '1,000-replica burst (real control plane)', run: async () => (await import('./cluster/burst.js')).burst() },
+];
+
+const now = new Date();
+const m = machine(now);
+const skipped = skippedSections();
+// `cluster` is always a valid id, so scripts that skip it keep working whether or not
+// the cluster sections are in the list yet.
+const ids = new Set([...SECTIONS.map((s) => s.id), 'cluster']);
+const unknown = [...skipped].filter((id) => !ids.has(id));
+if (unknown.length > 0) process.stderr.write(`SPLICE_BENCH_SKIP: no section ${unknown.join(', ')} (sections: ${[...ids].join(', ')})\n`);
+
+process.stdout.write(`splice benchmark${QUICK ? ' (SPLICE_BENCH_QUICK: short runs, numbers are a smoke test only)' : ''}\n${machineLine(m)}; ${pinningNote()}\n\n`);
+
+const figures: Figure[] = [];
+const errors: Array<{ section: string; error: string }> = [];
+const timings: Record<string, number> = {};
+const started = performance.now();
+for (const section of SECTIONS) {
+  if (skipped.has(section.id)) {
+    process.stdout.write(`- ${section.title}: skipped\n`);
+    continue;
+  }
+  process.stdout.write(`- ${section.title} …`);
+  const t = performance.now();
+  try {
+    const result = await section.run();
+    figures.push(...result);
+    process.stdout.write(` ${((performance.now() - t) / 1000).toFixed(0)} s\n`);
+  } catch (e) {
+    // One broken section must not cost the figures of the others.
+    const error = e instanceof Error ? e.message : String(e);
+    errors.push({ section: section.id, error });
+    process.stdout.write(` FAILED after ${((performance.now() - t) / 1000).toFixed(0)} s: ${error}\n`);
+  }
+  timings[section.title] = Math.round((performance.now() - t) / 100) / 10;
+}
+const totalSeconds = Math.round((performance.now() - started) / 100) / 10;
+
+process.stdout.write(`\n${table(figures, errors)}\n\n`);
+const missed = figures.filter((f) => f.met === false).length;
+const targets = figures.filter((f) => f.met !== undefined).length;
+process.stdout.write(`${targets - missed} of ${targets} targets met; ${totalSeconds.toFixed(0)} s in all\n`);
+const file = writeResults({ machine: m, quick: QUICK, skipped: [...skipped], figures, errors, sectionSeconds: timings, totalSeconds }, now);
+process.stdout.write(`written to ${file}\n`);
+// Exit code 0 even when targets are missed: the numbers are the result.
+process.exitCode = errors.length > 0 ? 1 : 0;

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
 import { request } from 'node:http';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,9 +67,21 @@ export interface StartOptions {
 
 let seq = 0;
 
+// The ports are fixed (the overlay's webhook URL names one): if another run holds them,
+// /readyz would answer from that process and the test would talk to the wrong splice.
+function assertFree(port: number): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const probe = createServer();
+    probe.once('error', () => reject(new Error(`port ${port} on 127.0.0.1 is in use: another splice or end-to-end run is holding it`)));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolvePromise()));
+  });
+}
+
 export async function startSplice(o: StartOptions = {}): Promise<SpliceProcess> {
   const port = o.port ?? WEBHOOK_PORT;
   const metricsPort = o.metricsPort ?? METRICS_PORT;
+  await assertFree(port);
+  await assertFree(metricsPort);
   const logFile = join(work, `splice-${port}-${seq++}.log`);
   const fd = openSync(logFile, 'a');
   const child = spawn(

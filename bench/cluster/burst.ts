@@ -10,8 +10,8 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { Figure } from '../lib/figure.js';
 import { kubectlBin } from '../../test/e2e/lib/kubectl.js';
-import { httpGet, installManifests, startSplice, type SpliceProcess } from '../../test/e2e/lib/splice.js';
-import { cpuSeconds, k8sBinaries, notBuiltFigures, run, sleep, withCluster, type Api, type Cluster } from './cluster.js';
+import { httpGet, type SpliceProcess } from '../../test/e2e/lib/splice.js';
+import { cpuSeconds, installBenchManifests, k8sBinaries, notBuiltFigures, run, sleep, startBenchSplice, withCluster, type Api, type Cluster } from './cluster.js';
 
 const SECTION = 'burst';
 const REPLICAS = 1000;
@@ -43,13 +43,14 @@ type Mode = 'with' | 'without';
 
 interface RunResult {
   mode: Mode;
+  namespace: string;
   seconds: number;
   firstPodS: number;
   /** Pods per second between the 10th and the 90th percentile of arrivals. */
   steadyRate: number;
   pods: number;
   uninjected: number;
-  /** Until the Deployment's pods were gone; not done after the last run. */
+  /** Until the Deployment's pods were gone, before the next run; the last run's are left to the cluster's end. */
   deleteS?: number;
   watchRestarts: number;
   /** Mean time the API server waited on one call to splice (its own metric), ms. */
@@ -258,9 +259,8 @@ class PodArrivals {
   }
 }
 
-async function oneRun(cluster: Cluster, splice: SpliceProcess, saved: Record<string, unknown>, mode: Mode, index: number, cleanUp: boolean): Promise<RunResult> {
+async function oneRun(cluster: Cluster, splice: SpliceProcess, saved: Record<string, unknown>, mode: Mode, ns: string): Promise<RunResult> {
   const { api } = cluster;
-  const ns = `burst-${index}`;
   await api.json('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'splice.dev/inject': 'enabled' } } });
   // The ServiceAccount admission plugin refuses pods until the namespace's default account exists.
   await until(`the default ServiceAccount of ${ns}`, async () => ((await api.request('GET', `/api/v1/namespaces/${ns}/serviceaccounts/default`)).status === 200 ? true : undefined));
@@ -292,23 +292,16 @@ async function oneRun(cluster: Cluster, splice: SpliceProcess, saved: Record<str
   const at = (q: number) => arrivals[Math.min(arrivals.length - 1, Math.floor(q * arrivals.length))] ?? t0;
   const steadyRate = (0.8 * arrivals.length) / ((at(0.9) - at(0.1)) / 1000);
 
-  let deleteS: number | undefined;
-  if (cleanUp) {
-    const d0 = performance.now();
-    await deleteBurst(api, ns);
-    deleteS = (performance.now() - d0) / 1000;
-  }
-
   const webhookMs = meanMs(before.apiserver, after.apiserver);
   const spliceMs = meanMs(before.splice, after.splice);
   return {
     mode,
+    namespace: ns,
     seconds: (last - t0) / 1000,
     firstPodS: ((arrivals[0] ?? t0) - t0) / 1000,
     steadyRate,
     pods: list.items.length,
     uninjected: mode === 'with' ? uninjected : 0,
-    ...(deleteS !== undefined ? { deleteS } : {}),
     watchRestarts: watch.restarts,
     cpu: {
       apiserver: after.cpu.apiserver - before.cpu.apiserver,
@@ -384,8 +377,8 @@ export async function burst(): Promise<Figure[]> {
   const sectionStart = performance.now();
   return withCluster(async (cluster) => {
     const limits = kcmClientLimits(cluster.kcmArgs);
-    installManifests();
-    const splice = await startSplice();
+    installBenchManifests();
+    const splice = await startBenchSplice();
     const runs: RunResult[] = [];
     try {
       const saved = await savedWebhook(cluster.api);
@@ -393,10 +386,16 @@ export async function burst(): Promise<Figure[]> {
       // Another pair only if it fits: a pair takes about what everything before it took per pair.
       const fits = (done: number) => done === 0 || (performance.now() - sectionStart) * (1 + 2 / done) <= SECTION_BUDGET_MS;
       for (let i = 0; i < plan.length && fits(i); i += 2) {
-        const last = i + 2 >= plan.length || !fits(i + 2);
-        for (const [j, mode] of plan.slice(i, i + 2).entries()) {
-          // The cluster is thrown away after the last run: nothing to clean up then.
-          runs.push(await oneRun(cluster, splice, saved, mode, runs.length + 1, !(last && j === 1)));
+        for (const mode of plan.slice(i, i + 2)) {
+          // The previous run's pods go before the next run starts; the last run's go with
+          // the cluster, so nobody waits for them.
+          const previous = runs[runs.length - 1];
+          if (previous) {
+            const d0 = performance.now();
+            await deleteBurst(cluster.api, previous.namespace);
+            previous.deleteS = (performance.now() - d0) / 1000;
+          }
+          runs.push(await oneRun(cluster, splice, saved, mode, `burst-${runs.length + 1}`));
         }
       }
     } finally {

@@ -5,13 +5,18 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
+import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Figure } from '../lib/figure.js';
-import { REPO } from '../../test/e2e/lib/splice.js';
+import { ok } from '../../test/e2e/lib/kubectl.js';
+import { REPO, startSplice, type SpliceProcess } from '../../test/e2e/lib/splice.js';
 
-/** Its own run directory, so a cluster of the end-to-end tests (/tmp/splice-e2e) is never touched. */
-export const RUN_DIR = process.env.SPLICE_E2E_DIR ?? '/tmp/splice-bench-cluster';
+/**
+ * A run directory of its own, never SPLICE_E2E_DIR: starting clean stops whatever cluster
+ * lives in it, and an end-to-end run may be using that one.
+ */
+export const RUN_DIR = process.env.SPLICE_BENCH_CLUSTER_DIR ?? '/tmp/splice-bench-cluster';
 const CLUSTER_SH = join(REPO, 'test/e2e/cluster.sh');
 const BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl'];
 
@@ -46,7 +51,6 @@ export interface Cluster {
   api: Api;
   kubeconfig: string;
   server: string;
-  logDir: string;
   /** The controller manager's command line as started, for reporting its client limits. */
   kcmArgs: string[];
   pids: { etcd?: number; apiserver?: number; kcm?: number };
@@ -90,6 +94,7 @@ async function stopCluster(bin: string): Promise<void> {
   if (r.code !== 0) process.stderr.write(`bench: cluster.sh stop failed (${r.code}): ${r.stderr.trim()}\n`);
 }
 
+/** The control plane's pids, from the state file cluster.sh keeps. */
 function clusterPids(): Cluster['pids'] {
   let state = '';
   try {
@@ -97,16 +102,18 @@ function clusterPids(): Cluster['pids'] {
   } catch {
     return {};
   }
-  const pid = (key: string) => {
+  const pid = (key: string): number | undefined => {
     const m = new RegExp(`^${key}=(\\d+)$`, 'm').exec(state)?.[1];
-    return m ? { [key]: Number(m) } : {};
+    return m ? Number(m) : undefined;
   };
-  const p = { ...pid('ETCD_PID'), ...pid('APISERVER_PID'), ...pid('KCM_PID') };
-  return {
-    ...(p.ETCD_PID ? { etcd: p.ETCD_PID } : {}),
-    ...(p.APISERVER_PID ? { apiserver: p.APISERVER_PID } : {}),
-    ...(p.KCM_PID ? { kcm: p.KCM_PID } : {}),
-  };
+  const pids: Cluster['pids'] = {};
+  const etcd = pid('ETCD_PID');
+  const apiserver = pid('APISERVER_PID');
+  const kcm = pid('KCM_PID');
+  if (etcd) pids.etcd = etcd;
+  if (apiserver) pids.apiserver = apiserver;
+  if (kcm) pids.kcm = kcm;
+  return pids;
 }
 
 function commandLine(pid: number | undefined): string[] {
@@ -121,8 +128,8 @@ function commandLine(pid: number | undefined): string[] {
 export interface ClusterOptions {
   /**
    * Extra kube-controller-manager flags, handed to cluster.sh as SPLICE_E2E_KCM_FLAGS.
-   * cluster.sh v1.37.2 does not read that variable yet, so today they take effect only
-   * once it passes them on; Cluster.kcmArgs tells what the controller manager really got.
+   * test/e2e/cluster.sh does not read that variable yet: they take effect once it passes
+   * them on. Cluster.kcmArgs tells what the controller manager really got.
    */
   kcmFlags?: string;
 }
@@ -151,7 +158,7 @@ export async function withCluster<T>(fn: (c: Cluster) => Promise<T>, opts: Clust
     if (!kubeconfig || !server || !process.env.SPLICE_E2E_KUBECTL) throw new Error(`cluster.sh start printed no environment:\n${started.stdout}`);
     api = new Api(server);
     const pids = clusterPids();
-    return await fn({ api, kubeconfig, server, logDir: join(RUN_DIR, 'logs'), kcmArgs: commandLine(pids.kcm), pids });
+    return await fn({ api, kubeconfig, server, kcmArgs: commandLine(pids.kcm), pids });
   } finally {
     api?.close();
     await stopCluster(bin);
@@ -293,4 +300,49 @@ export class Api {
   close(): void {
     this.#agent.destroy();
   }
+}
+
+/**
+ * The benchmark's splice listens on ports of its own, not the end-to-end tests' fixed
+ * 19443/19090: with an `npm run test:e2e` running beside the benchmark, its splice would
+ * otherwise answer /readyz (and the API server's calls) for ours.
+ */
+export const BENCH_WEBHOOK_PORT = 19643;
+export const BENCH_METRICS_PORT = 19690;
+
+function portTaken(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.setTimeout(1000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+/** `splice serve` on the benchmark's ports, checked to be the process that answers there. */
+export async function startBenchSplice(): Promise<SpliceProcess> {
+  for (const port of [BENCH_WEBHOOK_PORT, BENCH_METRICS_PORT]) {
+    if (await portTaken(port)) throw new Error(`127.0.0.1:${port} is already in use; the benchmark's splice needs it`);
+  }
+  const splice = await startSplice({ port: BENCH_WEBHOOK_PORT, metricsPort: BENCH_METRICS_PORT });
+  if (splice.child.exitCode !== null || !splice.log().includes('"msg":"splice listening"')) {
+    await splice.stop();
+    throw new Error(`splice serve did not come up on ${BENCH_WEBHOOK_PORT}:\n${splice.log().slice(-2000)}`);
+  }
+  return splice;
+}
+
+/** Applies the shipped manifests through the test overlay, with both webhooks calling the benchmark's port. */
+export function installBenchManifests(): void {
+  ok(['apply', '-k', join(REPO, 'test/e2e/overlay')]);
+  const url = `https://127.0.0.1:${BENCH_WEBHOOK_PORT}/inject`;
+  const patch = [0, 1].map((i) => ({ op: 'replace', path: `/webhooks/${i}/clientConfig/url`, value: url }));
+  ok(['patch', 'mutatingwebhookconfiguration', 'splice', '--type=json', '-p', JSON.stringify(patch)]);
 }

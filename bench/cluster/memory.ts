@@ -6,8 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { request } from 'node:https';
 import type { Figure } from '../lib/figure.js';
 import { ok } from '../../test/e2e/lib/kubectl.js';
-import { REPO, httpGet, installManifests, startSplice, type SpliceProcess } from '../../test/e2e/lib/splice.js';
-import { k8sBinaries, mb, notBuiltFigures, rssBytes, sleep, withCluster, type Cluster } from './cluster.js';
+import { REPO, httpGet, type SpliceProcess } from '../../test/e2e/lib/splice.js';
+import { installBenchManifests, k8sBinaries, mb, notBuiltFigures, rssBytes, sleep, startBenchSplice, withCluster, type Cluster } from './cluster.js';
 
 const SECTION = 'memory';
 const NAMESPACES = 10_000;
@@ -133,7 +133,7 @@ interface Sample {
 
 /** Starts splice, checks it serves `probeNamespace` from a cache of at least `expect`, settles, samples VmRSS. */
 async function measureSplice(probeNamespace: string, expect: number): Promise<Sample> {
-  const splice = await startSplice();
+  const splice = await startBenchSplice();
   try {
     const cached = syncedNamespaces(splice);
     if (cached === undefined || cached < expect) throw new Error(`splice's cache synced with ${cached ?? 'no'} namespaces, expected at least ${expect}`);
@@ -169,7 +169,7 @@ export async function namespaceMemory(): Promise<Figure[]> {
   const bins = k8sBinaries();
   if (bins.missing.length > 0) return notBuiltFigures(SECTION, FIGURES, bins.missing, bins.dir);
   return withCluster(async (cluster) => {
-    installManifests();
+    installBenchManifests();
     // The empty cluster: default, kube-system, kube-public, kube-node-lease, splice-system.
     ok(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench-probe', labels: { 'splice.dev/inject': 'enabled' } } }) });
     const base = await measureSplice('bench-probe', 6);

@@ -12,6 +12,7 @@ import { writeBodies } from './autocannon.js';
 import { startSplice } from './servers.js';
 
 const RATE = 1000;
+const SOCKETS = 64;
 const TARGET_P99_MS = 5;
 
 interface OpenLoopResult {
@@ -21,6 +22,7 @@ interface OpenLoopResult {
   non2xx: number;
   unanswered: number;
   worstSendLagMs: number;
+  socketsOpened: number;
   p50: number;
   p90: number;
   p99: number;
@@ -41,7 +43,7 @@ export async function latency(): Promise<Figure[]> {
     const run = await runJson(
       LOAD_CORE,
       process.execPath,
-      [compiled('http/openloop.js'), '--origin', splice.origin, '--ca', caFile, '--bodies', bodiesFile, '--rate', String(RATE), '--seconds', String(seconds), '--warmup', String(warmup)],
+      [compiled('http/openloop.js'), '--origin', splice.origin, '--ca', caFile, '--bodies', bodiesFile, '--rate', String(RATE), '--seconds', String(seconds), '--warmup', String(warmup), '--sockets', String(SOCKETS)],
       (seconds + warmup) * 1000 + 60_000,
     );
     const others = foreign.end(run.cpuSeconds + cpuSeconds(splice.pid) - serverBefore);
@@ -49,7 +51,7 @@ export async function latency(): Promise<Figure[]> {
     const trouble = r.errors + r.non2xx + r.unanswered;
     const detail =
       `open loop, ${r.sent} requests due every ${1000 / RATE} ms for ${seconds} s after ${warmup} s of warm-up, latency from each request's due time; ` +
-      `p90 ${r.p90} ms, p99.9 ${r.p999} ms; generator's worst send lag ${r.worstSendLagMs} ms; ${pinningNote()}; ${foreignNote(others)}` +
+      `p90 ${r.p90} ms, p99.9 ${r.p999} ms; generator's worst send lag ${r.worstSendLagMs} ms; ${r.socketsOpened} connections opened during the measurement (${SOCKETS} opened before the warm-up); ${pinningNote()}; ${foreignNote(others)}` +
       (trouble > 0 ? `; ${r.errors} errors, ${r.non2xx} non-2xx, ${r.unanswered} unanswered (counted as late as the deadline)` : '');
     return [
       { section: 'latency', name: `p50 at ${RATE.toLocaleString('en-US')} req/s`, value: r.p50, unit: 'ms', detail },

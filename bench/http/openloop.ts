@@ -42,8 +42,13 @@ if (bodies.length === 0 || !(rate > 0) || !(seconds > 0)) throw new Error('need 
 
 // Enough sockets that a slow answer does not hold up the requests due after it: at
 // 1,000 req/s, 64 sockets cover a 64 ms stall before requests queue in the agent (and
-// a queued request is still timed from its due time).
-const agent = new https.Agent({ keepAlive: true, maxSockets: Number(values.sockets), ca: readFileSync(values.ca, 'utf8') });
+// a queued request is still timed from its due time). They are all opened before the
+// warm-up and used in turn (fifo), so none sits idle long enough to be closed: a
+// socket opened during the measurement would put TLS handshakes (about a millisecond
+// of CPU each, on both sides) into the very stall that made the agent open it.
+const sockets = Number(values.sockets);
+const agent = new https.Agent({ keepAlive: true, maxSockets: sockets, scheduling: 'fifo', ca: readFileSync(values.ca, 'utf8') });
+const seenSockets = new WeakSet<object>();
 
 interface Phase {
   count: number;
@@ -56,6 +61,8 @@ interface Phase {
   /** When request i was due: start + i * interval. */
   start: number;
   interval: number;
+  /** Connections (and TLS handshakes) the agent had to open during the phase. */
+  socketsOpened: number;
 }
 
 function send(phase: Phase, i: number, due: number): void {
@@ -83,6 +90,11 @@ function send(phase: Phase, i: number, due: number): void {
       res.on('error', () => finish(false, 0));
     },
   );
+  req.on('socket', (socket) => {
+    if (seenSockets.has(socket)) return;
+    seenSockets.add(socket);
+    phase.socketsOpened++;
+  });
   req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
   req.on('error', () => finish(false, 0));
   req.end(body);
@@ -92,7 +104,7 @@ function send(phase: Phase, i: number, due: number): void {
 function run(count: number): Promise<Phase> {
   const interval = 1000 / rate;
   const start = performance.now() + 20;
-  const phase: Phase = { count, latencies: new Float64Array(count).fill(Number.NaN), done: 0, errors: 0, non2xx: 0, worstSendLagMs: 0, start, interval };
+  const phase: Phase = { count, latencies: new Float64Array(count).fill(Number.NaN), done: 0, errors: 0, non2xx: 0, worstSendLagMs: 0, start, interval, socketsOpened: 0 };
   let next = 0;
   return new Promise((resolve) => {
     const deadline = setTimeout(() => resolve(phase), (count / rate) * 1000 + 15_000);
@@ -122,6 +134,17 @@ function percentile(sorted: Float64Array, q: number): number {
   return sorted[rank - 1] as number;
 }
 
+// Every socket at once: the agent opens all of them, handshakes included, now.
+await new Promise<void>((resolve) => {
+  const opening: Phase = { count: sockets, latencies: new Float64Array(sockets), done: 0, errors: 0, non2xx: 0, worstSendLagMs: 0, start: 0, interval: 0, socketsOpened: 0 };
+  for (let i = 0; i < sockets; i++) send(opening, i, performance.now());
+  const poll = setInterval(() => {
+    if (opening.done === sockets) {
+      clearInterval(poll);
+      resolve();
+    }
+  }, 10);
+});
 if (warmupSeconds > 0) await run(Math.round(rate * warmupSeconds));
 const measured = await run(Math.round(rate * seconds));
 // A request never answered by the deadline counts as late as the deadline: dropping it
@@ -140,6 +163,7 @@ process.stdout.write(
     non2xx: measured.non2xx,
     unanswered,
     worstSendLagMs: round3(measured.worstSendLagMs),
+    socketsOpened: measured.socketsOpened,
     p50: round3(percentile(latencies, 0.5)),
     p90: round3(percentile(latencies, 0.9)),
     p99: round3(percentile(latencies, 0.99)),

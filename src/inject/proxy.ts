@@ -3,15 +3,14 @@
 // passed inline so the container needs no config volume.
 
 import type { Config } from './config.js';
-import { proxyTexts } from './proxy-texts.js';
 import { IDENTITY_MOUNT_PATH, INJECTED_NAMES } from './keys.js';
 import type { Overrides } from './overrides.js';
 import type { Container, Probe } from './types.js';
 import { PROXY_PORTS } from '../iptables/options.js';
 
 export interface ProxyPlan {
-  namespace: string;
-  serviceAccount: string;
+  /** The rendered Envoy bootstrap (proxy-texts.ts), shared with the SDS annotations' rendering. */
+  bootstrap: string;
   native: boolean;
   hold: boolean;
 }
@@ -22,14 +21,13 @@ const readyProbe = (extra: Partial<Probe>): Probe => ({
 });
 
 export function proxyContainer(plan: ProxyPlan, overrides: Overrides, config: Config): Container {
-  const { bootstrap } = proxyTexts(plan.namespace, plan.serviceAccount, config);
   const c: Container = {
     name: INJECTED_NAMES.proxy,
     image: config.proxy.image,
     ...(config.proxy.imagePullPolicy ? { imagePullPolicy: config.proxy.imagePullPolicy } : {}),
     command: ['envoy'],
     args: [
-      '--config-yaml', bootstrap,
+      '--config-yaml', plan.bootstrap,
       '--log-level', overrides.logLevel,
       // No shared memory to hand over to: the container is replaced, never hot-restarted.
       '--disable-hot-restart',

@@ -35,7 +35,8 @@ export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config:
   const out = structuredClone(pod);
   const spec = out.spec;
   const serviceAccount = serviceAccountOf(pod);
-  const proxy = proxyContainer({ namespace: plan.namespace, serviceAccount, native: plan.native, hold: plan.hold }, overrides, config);
+  const texts = proxyTexts(plan.namespace, serviceAccount, config);
+  const proxy = proxyContainer({ bootstrap: texts.bootstrap, native: plan.native, hold: plan.hold }, overrides, config);
   const init = initContainer(overrides, config);
   const firstApp = pod.spec.containers[0]?.name;
 
@@ -63,7 +64,6 @@ export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config:
     // Keeps `kubectl logs` and `kubectl exec` pointed at the app, not at Envoy.
     annotations[DEFAULT_CONTAINER_ANNOTATION] = firstApp;
   }
-  const texts = proxyTexts(plan.namespace, serviceAccount, config);
   annotations[KEYS.sdsCertificate] = texts.sdsCertificate;
   annotations[KEYS.sdsTrustBundle] = texts.sdsTrustBundle;
   annotations[KEYS.status] = JSON.stringify(status);

@@ -100,22 +100,24 @@ function checkDecision(d: unknown): string | undefined {
   return `the engine returned an unknown result ${JSON.stringify(x.result)}`;
 }
 
-export function podNamespace(object: unknown): string | undefined {
+// The object's metadata, when it has one: request.object is whatever the client sent.
+function metadataOf(object: unknown): Record<string, unknown> | undefined {
   if (typeof object !== 'object' || object === null) return undefined;
   const meta = (object as { metadata?: unknown }).metadata;
-  if (typeof meta !== 'object' || meta === null) return undefined;
-  const ns = (meta as { namespace?: unknown }).namespace;
+  return typeof meta === 'object' && meta !== null ? (meta as Record<string, unknown>) : undefined;
+}
+
+export function podNamespace(object: unknown): string | undefined {
+  const ns = metadataOf(object)?.namespace;
   return typeof ns === 'string' && ns !== '' ? ns : undefined;
 }
 
 /** The pod's name, or its generateName with `*` (the API server names it after admission). */
 export function displayName(req: AdmissionRequest): string | undefined {
   if (req.name) return req.name;
-  const object = req.object;
-  if (typeof object !== 'object' || object === null) return undefined;
-  const meta = (object as { metadata?: unknown }).metadata;
-  if (typeof meta !== 'object' || meta === null) return undefined;
-  const { name, generateName } = meta as { name?: unknown; generateName?: unknown };
+  const meta = metadataOf(req.object);
+  const name = meta?.name;
+  const generateName = meta?.generateName;
   if (typeof name === 'string' && name !== '') return name;
   if (typeof generateName === 'string' && generateName !== '') return `${generateName}*`;
   return undefined;

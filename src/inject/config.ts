@@ -2,6 +2,7 @@
 // `--config FILE` on the command line. It is validated once, at start, into a frozen
 // object; a bad key is an error naming the key and the value, never a silent default.
 
+import { deepFreeze } from './frozen.js';
 import { isValidQuantity } from './quantity.js';
 import { parseCidrs, parsePorts, ValueError } from '../iptables/options.js';
 
@@ -233,12 +234,4 @@ export function parseConfig(doc: unknown): Config {
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return deepFreeze(config);
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
 }

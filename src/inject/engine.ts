@@ -31,18 +31,6 @@ export function nativeSidecarsSupported(cluster: ClusterFacts): boolean {
 }
 
 export function injectPod(input: InjectInput): Decision {
-  try {
-    return decideAndRender(input);
-  } catch (e) {
-    // Cloning and diffing recurse: an object nested thousands of levels deep (no real
-    // pod is) exhausts the stack. That is the object's problem, said as such.
-    if (!(e instanceof RangeError)) throw e;
-    const message = `splice cannot handle this pod: it is nested too deeply (${e.message})`;
-    return { result: 'deny', reasons: [reason('invalid_pod', message)], warnings: [], message };
-  }
-}
-
-function decideAndRender(input: InjectInput): Decision {
   const { namespace: ns, cluster, config } = input;
   const shapeProblem = checkPodShape(input.pod);
   if (shapeProblem) {

@@ -1,16 +1,18 @@
 // Builds the injected pod from the original: plain objects, never templated text.
 // The app's containers are carried over as they are (nothing is merged into them);
-// splice only adds its own containers and volumes and three annotations.
+// splice only adds its own containers and volumes and a few annotations.
+//
+// The new pod is a copy of the original only along the paths splice changes
+// (metadata.annotations and the three lists in spec); every other value is the
+// original's own, and the added parts are shared, frozen values (parts.ts). Copying
+// the whole pod cost more than everything else the engine does, and the diff skips
+// shared values at once, so it walks only what changed.
 
 import type { Config } from './config.js';
-import { initContainer, initRunVolume } from './init.js';
-import { DEFAULT_CONTAINER_ANNOTATION, INJECTED_NAMES, KEYS, identitySecretName } from './keys.js';
+import { DEFAULT_CONTAINER_ANNOTATION } from './keys.js';
 import type { Overrides } from './overrides.js';
-import { proxyContainer } from './proxy.js';
-import { SDS_FILES } from './bootstrap.js';
-import { proxyTexts } from './proxy-texts.js';
-import type { Container, Pod, Volume } from './types.js';
-import { SPLICE_VERSION } from '../version.js';
+import { injectedParts } from './parts.js';
+import type { Container, Pod } from './types.js';
 
 export interface RenderPlan {
   namespace: string;
@@ -18,79 +20,40 @@ export interface RenderPlan {
   hold: boolean;
 }
 
-/** What splice added, written to `splice.dev/status` (and read back by `isInjected`). */
-export interface InjectionStatus {
-  version: string;
-  containers: string[];
-  initContainers: string[];
-  volumes: string[];
-}
-
 export function serviceAccountOf(pod: Pod): string {
   return pod.spec.serviceAccountName || pod.spec.serviceAccount || 'default';
 }
 
-/** Returns a new pod; `pod` is not modified. */
+/** Returns a new pod that shares unchanged values with `pod`; neither may be modified afterwards. */
 export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config: Config): Pod {
-  const out = structuredClone(pod);
-  const spec = out.spec;
-  const serviceAccount = serviceAccountOf(pod);
-  const texts = proxyTexts(plan.namespace, serviceAccount, config);
-  const proxy = proxyContainer({ bootstrap: texts.bootstrap, native: plan.native, hold: plan.hold }, overrides, config);
-  const init = initContainer(overrides, config);
-  const firstApp = pod.spec.containers[0]?.name;
+  const parts = injectedParts({ ...plan, serviceAccount: serviceAccountOf(pod) }, overrides, config);
+  const spec = pod.spec;
 
   // splice-init goes first so the redirect exists before anything else runs. A native
   // proxy goes right after it, so the user's init containers already have a proxy to
   // talk through; a regular proxy goes first among containers only when it must hold
   // the app (the kubelet starts containers in order).
   const userInit: Container[] = spec.initContainers ?? [];
-  const status: InjectionStatus = { version: SPLICE_VERSION, containers: [], initContainers: [INJECTED_NAMES.init], volumes: [] };
+  let initContainers: Container[];
+  let containers = spec.containers;
   if (plan.native) {
-    spec.initContainers = [init, proxy, ...userInit];
-    status.initContainers.push(INJECTED_NAMES.proxy);
+    initContainers = [parts.init, parts.proxy, ...userInit];
   } else {
-    spec.initContainers = [init, ...userInit];
-    spec.containers = plan.hold ? [proxy, ...spec.containers] : [...spec.containers, proxy];
-    status.containers.push(INJECTED_NAMES.proxy);
+    initContainers = [parts.init, ...userInit];
+    containers = plan.hold ? [parts.proxy, ...containers] : [...containers, parts.proxy];
   }
 
-  spec.volumes = [...(spec.volumes ?? []), identityVolume(serviceAccount), initRunVolume()];
-  status.volumes.push(INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume);
-
-  const metadata = (out.metadata ??= {});
-  const annotations = (metadata.annotations ??= {});
+  const annotations = { ...pod.metadata?.annotations };
+  const firstApp = spec.containers[0]?.name;
   if (firstApp !== undefined && annotations[DEFAULT_CONTAINER_ANNOTATION] === undefined) {
     // Keeps `kubectl logs` and `kubectl exec` pointed at the app, not at Envoy.
     annotations[DEFAULT_CONTAINER_ANNOTATION] = firstApp;
   }
-  annotations[KEYS.sdsCertificate] = texts.sdsCertificate;
-  annotations[KEYS.sdsTrustBundle] = texts.sdsTrustBundle;
-  annotations[KEYS.status] = JSON.stringify(status);
-  return out;
-}
+  Object.assign(annotations, parts.annotations);
 
-// Envoy reloads certificates only when they come through SDS, and file-based SDS needs
-// two small JSON files beside the PEM files. The identity Secret carries only the PEM
-// files (whoever issues it), so the volume projects the Secret together with the two
-// SDS files, taken from pod annotations through the downward API: one directory, one
-// atomic symlink swap when the kubelet refreshes either, and no agent in the pod.
-function identityVolume(serviceAccount: string): Volume {
-  const annotation = (key: string) => ({ fieldPath: `metadata.annotations['${key}']` });
   return {
-    name: INJECTED_NAMES.identityVolume,
-    projected: {
-      sources: [
-        { secret: { name: identitySecretName(serviceAccount) } },
-        {
-          downwardAPI: {
-            items: [
-              { path: SDS_FILES.certificate, fieldRef: annotation(KEYS.sdsCertificate) },
-              { path: SDS_FILES.trustBundle, fieldRef: annotation(KEYS.sdsTrustBundle) },
-            ],
-          },
-        },
-      ],
-    },
+    ...pod,
+    metadata: { ...pod.metadata, annotations },
+    spec: { ...spec, initContainers, containers, volumes: [...(spec.volumes ?? []), ...parts.volumes] },
   };
 }

@@ -62,7 +62,12 @@ export async function admit(opts: AppOptions, req: AdmissionRequest, namespace: 
       }
     }
   } catch (err) {
-    // e.g. a patch that cannot be serialised
+    if (err instanceof RangeError) {
+      // The patch is written as JSON text; a value nested thousands of levels deep (no
+      // real pod is) exhausts the stack. The pod is at fault, and the answer says so.
+      const message = `splice cannot handle this pod: a value in it is nested too deeply to write into a patch (${err.message})`;
+      return { result: 'deny', reasons: ['invalid_pod'], response: denied(400, message) };
+    }
     return failure(opts, req, 500, `internal error while answering (${errorText(err)})`, pod, namespace);
   }
 }

@@ -4,7 +4,7 @@ import { DEFAULT_CONFIG, parseConfig } from '../../../src/inject/config.js';
 import { boundedMemo } from '../../../src/inject/memo.js';
 import { proxyTexts } from '../../../src/inject/proxy-texts.js';
 
-test('the memo computes once per key and forgets the oldest key past its limit', () => {
+test('the memo computes once per key and forgets the least recently used key past its limit', () => {
   const calls: string[] = [];
   const memo = boundedMemo(2, (k) => {
     calls.push(k);
@@ -16,6 +16,11 @@ test('the memo computes once per key and forgets the oldest key past its limit',
   memo('c'); // evicts a
   memo('a');
   assert.deepEqual(calls, ['a', 'b', 'c', 'a']);
+  memo('c'); // c is now more recent than a
+  memo('d'); // evicts a
+  memo('c');
+  memo('a');
+  assert.deepEqual(calls, ['a', 'b', 'c', 'a', 'd', 'a']);
 });
 
 test('proxy texts differ exactly when their inputs do', () => {

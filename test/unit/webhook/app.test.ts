@@ -20,6 +20,8 @@ import {
   type Answer,
 } from './fixtures.js';
 import { applyPatchTo, decodePatch } from '../../support/patch.js';
+import { injectPod } from '../../../src/inject/engine.js';
+import { trustingNamespaceSource } from '../../../src/webhook/namespace-source.js';
 
 function answer(body: string): Answer {
   return JSON.parse(body) as Answer;
@@ -223,6 +225,46 @@ describe('decisions', () => {
     assert.equal(input.namespace.name, 'shop');
     assert.deepEqual(input.cluster, { version: { major: 1, minor: 30 } });
     assert.equal(input.config.onError, 'deny');
+  });
+});
+
+describe('a pod nested too deeply to write into a patch', () => {
+  // JSON.stringify recurses; the body parser does not. A container 100,000 levels deep
+  // parses, and only when it must go into the patch (the proxy goes first to hold the
+  // app, so every container moves) can splice not write it.
+  const depth = 100_000;
+  const deepBody = (annotations: Record<string, string>) => {
+    const marker = '"__DEEP__"';
+    const text = JSON.stringify(
+      review({
+        object: {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: 'deep', namespace: 'shop', annotations },
+          spec: { containers: [{ name: 'app', image: 'nginx:1.27', extra: '__DEEP__' }] },
+        },
+      }),
+    );
+    return text.replace(marker, `${'{"x":'.repeat(depth)}{}${'}'.repeat(depth)}`);
+  };
+  const enabled = trustingNamespaceSource();
+
+  test('is refused with 400 and a message that says so, not a 500', async () => {
+    const { app } = makeApp({ decide: injectPod, namespaces: enabled });
+    const res = await post(app, deepBody({ 'splice.dev/hold-application': 'true', 'splice.dev/native-sidecar': 'false' }));
+    assert.equal(res.statusCode, 200, res.body);
+    const a = answer(res.body);
+    assert.equal(a.response.allowed, false);
+    assert.equal(a.response.status?.code, 400);
+    assert.match(a.response.status?.message ?? '', /nested too deeply/);
+  });
+
+  test('is injected when the deep value stays out of the patch', async () => {
+    const { app } = makeApp({ decide: injectPod, namespaces: enabled });
+    const a = answer((await post(app, deepBody({}))).body);
+    assert.equal(a.response.allowed, true);
+    assert.ok(a.response.patch);
+    assert.ok(decodePatch(a.response.patch).every((op) => !op.path.startsWith('/spec/containers/0')));
   });
 });
 

@@ -1,0 +1,107 @@
+// What splice adds to a pod, apart from where it goes: splice-init, splice-proxy, the
+// two volumes and the annotations that describe them. They depend on the namespace,
+// the service account, the plan (native or not, holding the app or not), the
+// overrides and the config, and never on the pod's own containers. So every replica of
+// a workload gets the very same parts: they are built once, deep-frozen and shared
+// (memo.ts, frozen.ts), and so is their JSON text in the patch.
+
+import type { Config } from './config.js';
+import { deepFreeze } from './frozen.js';
+import { initContainer, initRunVolume } from './init.js';
+import { INJECTED_NAMES, KEYS, identitySecretName } from './keys.js';
+import { boundedMemo } from './memo.js';
+import type { Overrides } from './overrides.js';
+import { proxyContainer } from './proxy.js';
+import { SDS_FILES } from './bootstrap.js';
+import { proxyTexts } from './proxy-texts.js';
+import type { Container, Volume } from './types.js';
+import { SPLICE_VERSION } from '../version.js';
+
+export interface PartsPlan {
+  namespace: string;
+  serviceAccount: string;
+  native: boolean;
+  hold: boolean;
+}
+
+export interface InjectedParts {
+  init: Container;
+  proxy: Container;
+  volumes: readonly Volume[];
+  /** Set on the pod over whatever it had: the SDS files' texts and splice.dev/status. */
+  annotations: Readonly<Record<string, string>>;
+}
+
+/** What splice added, written to `splice.dev/status` (and read back by `isInjected`). */
+export interface InjectionStatus {
+  version: string;
+  containers: string[];
+  initContainers: string[];
+  volumes: string[];
+}
+
+// One memo per config: configs are deep-frozen and replaced, never changed, so the
+// config object itself stands for its contents.
+const memos = new WeakMap<Config, (key: string) => InjectedParts>();
+
+// A workload is one key; 1,024 keys are ~20 MB at most (the bootstrap text is shared
+// with proxy-texts.ts, the parts' JSON text is not).
+const MEMO_LIMIT = 1024;
+
+export function injectedParts(plan: PartsPlan, overrides: Overrides, config: Config): InjectedParts {
+  let memo = memos.get(config);
+  if (memo === undefined) {
+    // The parts are built from the key alone, so no input can be left out of it.
+    memo = boundedMemo(MEMO_LIMIT, (key) => {
+      const [p, o] = JSON.parse(key) as [PartsPlan, Overrides];
+      return deepFreeze(build(p, o, config));
+    });
+    memos.set(config, memo);
+  }
+  return memo(JSON.stringify([plan, overrides]));
+}
+
+function build(plan: PartsPlan, overrides: Overrides, config: Config): InjectedParts {
+  const texts = proxyTexts(plan.namespace, plan.serviceAccount, config);
+  const status: InjectionStatus = {
+    version: SPLICE_VERSION,
+    containers: plan.native ? [] : [INJECTED_NAMES.proxy],
+    initContainers: plan.native ? [INJECTED_NAMES.init, INJECTED_NAMES.proxy] : [INJECTED_NAMES.init],
+    volumes: [INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume],
+  };
+  return {
+    init: initContainer(overrides, config),
+    proxy: proxyContainer({ bootstrap: texts.bootstrap, native: plan.native, hold: plan.hold }, overrides, config),
+    volumes: [identityVolume(plan.serviceAccount), initRunVolume()],
+    annotations: {
+      [KEYS.sdsCertificate]: texts.sdsCertificate,
+      [KEYS.sdsTrustBundle]: texts.sdsTrustBundle,
+      [KEYS.status]: JSON.stringify(status),
+    },
+  };
+}
+
+// Envoy reloads certificates only when they come through SDS, and file-based SDS needs
+// two small JSON files beside the PEM files. The identity Secret carries only the PEM
+// files (whoever issues it), so the volume projects the Secret together with the two
+// SDS files, taken from pod annotations through the downward API: one directory, one
+// atomic symlink swap when the kubelet refreshes either, and no agent in the pod.
+function identityVolume(serviceAccount: string): Volume {
+  const annotation = (key: string) => ({ fieldPath: `metadata.annotations['${key}']` });
+  return {
+    name: INJECTED_NAMES.identityVolume,
+    projected: {
+      sources: [
+        { secret: { name: identitySecretName(serviceAccount) } },
+        {
+          downwardAPI: {
+            items: [
+              { path: SDS_FILES.certificate, fieldRef: annotation(KEYS.sdsCertificate) },
+              { path: SDS_FILES.trustBundle, fieldRef: annotation(KEYS.sdsTrustBundle) },
+            ],
+          },
+        },
+      ],
+    },
+  };
+}

@@ -36,8 +36,9 @@ export function httpGet(url: string): Promise<{ status: number; text: string }> 
   });
 }
 
-// SPLICE_BENCH_PROFILE=DIR runs every splice under --cpu-prof, writing one
-// .cpuprofile per server into DIR when it stops (open in Chrome DevTools).
+// SPLICE_BENCH_PROFILE=DIR runs every splice and ceiling under --cpu-prof, writing one
+// .cpuprofile per server into DIR when it stops (open in Chrome DevTools); comparing
+// the two shows what splice adds per request.
 function profileArgs(): string[] {
   const dir = process.env.SPLICE_BENCH_PROFILE;
   if (!dir) return [];
@@ -90,7 +91,7 @@ export async function startSplice(nodeArgs: string[] = []): Promise<Server> {
 /** The ceiling (bench/http/ceiling.ts) on a free port. */
 export async function startCeiling(): Promise<Server> {
   const port = await freePort();
-  const child = start(SERVER_CORE, process.execPath, [compiled('http/ceiling.js'), '--port', String(port)]);
+  const child = start(SERVER_CORE, process.execPath, [...profileArgs(), compiled('http/ceiling.js'), '--port', String(port)]);
   let out = '';
   child.process.stdout?.setEncoding('utf8');
   child.process.stdout?.on('data', (chunk: string) => (out += chunk));

@@ -1,25 +1,35 @@
 // A bounded memo for pure renderings that every pod of a workload shares (the Envoy
-// bootstrap, the containers and volumes splice adds): they depend only on namespace,
-// service account, overrides and config, so a rollout of 1,000 replicas renders them
-// once instead of 1,000 times. Bounded so a cluster with many service accounts cannot
-// grow it without limit; the least recently used entry goes first, so a busy workload
-// stays cached while a burst of one-off pods passes through.
-export function boundedMemo<V>(limit: number, compute: (key: string) => V): (key: string) => V {
-  const cache = new Map<string, V>();
-  return (key) => {
-    const hit = cache.get(key);
+// bootstrap, the containers and volumes splice adds, the parsed overrides): they
+// depend only on namespace, service account, annotations and config, so a rollout of
+// 1,000 replicas renders them once instead of 1,000 times. Bounded so a cluster with
+// many service accounts cannot grow it without limit; the least recently used entry
+// goes first, so a busy workload stays cached while a burst of one-off pods passes.
+export class BoundedMemo<V> {
+  private readonly cache = new Map<string, V>();
+
+  constructor(private readonly limit: number) {}
+
+  /** The value for `key`; `compute` runs only on a miss, and must depend on nothing the key does not name. */
+  get(key: string, compute: () => V): V {
+    const hit = this.cache.get(key);
     if (hit !== undefined) {
       // A Map iterates in insertion order: moving the key to the end marks it recent.
-      cache.delete(key);
-      cache.set(key, hit);
+      this.cache.delete(key);
+      this.cache.set(key, hit);
       return hit;
     }
-    const value = compute(key);
-    if (cache.size >= limit) {
-      const oldest = cache.keys().next();
-      if (!oldest.done) cache.delete(oldest.value);
+    const value = compute();
+    if (this.cache.size >= this.limit) {
+      const oldest = this.cache.keys().next();
+      if (!oldest.done) this.cache.delete(oldest.value);
     }
-    cache.set(key, value);
+    this.cache.set(key, value);
     return value;
-  };
+  }
+}
+
+/** A memo whose values are computed from the key alone. */
+export function boundedMemo<V>(limit: number, compute: (key: string) => V): (key: string) => V {
+  const memo = new BoundedMemo<V>(limit);
+  return (key) => memo.get(key, () => compute(key));
 }

@@ -5,7 +5,9 @@
 
 import type { Config, ContainerResources } from './config.js';
 import { PROXY_LOG_LEVELS } from './config.js';
+import { deepFreeze } from './frozen.js';
 import { KEYS, PREFIX } from './keys.js';
+import { boundedMemo } from './memo.js';
 import { isValidQuantity, quantityValue } from './quantity.js';
 import type { RedirectOptions } from '../iptables/options.js';
 import { PROXY_PORTS, parseCidrs, parseExcludeCidrs, parsePorts, ValueError } from '../iptables/options.js';
@@ -22,7 +24,7 @@ export interface Overrides {
 export interface OverrideResult {
   overrides: Overrides;
   /** One message per invalid value; any entry refuses the pod. */
-  problems: string[];
+  problems: readonly string[];
   warnings: string[];
 }
 
@@ -61,37 +63,60 @@ export const OVERRIDE_KEYS: readonly string[] = Object.keys(CHECKS);
 
 const KNOWN_KEYS = new Set<string>([...OVERRIDE_KEYS, KEYS.inject, KEYS.status, KEYS.sdsCertificate, KEYS.sdsTrustBundle]);
 
+// One memo per config, keyed by the override values a pod ends up with (almost always
+// none): every replica of a workload has the same annotations, so parsing and checking
+// them (CIDRs, quantities) is done once per workload, not once per pod.
+const memos = new WeakMap<Config, (key: string) => Resolved>();
+
+interface Resolved {
+  overrides: Overrides;
+  problems: readonly string[];
+}
+
 export function resolveOverrides(
   podAnnotations: Record<string, string>,
   namespace: { name: string; annotations: Record<string, string> },
   config: Config,
 ): OverrideResult {
-  const problems: string[] = [];
-  const warnings: string[] = [];
-  const values = new Map<string, string>();
-
+  // The key lists each given value with where it came from, as the messages say it.
+  const given: Array<[key: string, value: string, inheritedFrom: string | null]> = [];
   for (const key of OVERRIDE_KEYS) {
-    const fromPod = Object.hasOwn(podAnnotations, key);
-    const fromNamespace = !fromPod && Object.hasOwn(namespace.annotations, key);
-    if (!fromPod && !fromNamespace) continue;
-    const value = String(fromPod ? podAnnotations[key] : namespace.annotations[key]);
-    const problem = CHECKS[key]?.(value);
-    if (problem) {
-      const where = fromPod ? '' : ` (inherited from namespace ${namespace.name})`;
-      problems.push(`annotation ${key}: ${JSON.stringify(value)} ${problem}${where}`);
-    } else {
-      values.set(key, value);
-    }
+    if (Object.hasOwn(podAnnotations, key)) given.push([key, String(podAnnotations[key]), null]);
+    else if (Object.hasOwn(namespace.annotations, key)) given.push([key, String(namespace.annotations[key]), namespace.name]);
   }
+  let memo = memos.get(config);
+  if (memo === undefined) {
+    // Resolved from the key alone, so no input can be left out of it; frozen, because
+    // every pod with the same values gets the same object.
+    memo = boundedMemo(1024, (key) => deepFreeze(resolve(JSON.parse(key) as typeof given, config)));
+    memos.set(config, memo);
+  }
+  const { overrides, problems } = memo(given.length === 0 ? '[]' : JSON.stringify(given));
+
+  const warnings: string[] = [];
   for (const key of Object.keys(podAnnotations)) {
     if (key.startsWith(PREFIX) && !KNOWN_KEYS.has(key)) {
       warnings.push(`annotation ${key} is not a splice key and is ignored (known: ${OVERRIDE_KEYS.join(', ')})`);
     }
   }
+  return { overrides, problems, warnings };
+}
 
+function resolve(given: Array<[key: string, value: string, inheritedFrom: string | null]>, config: Config): Resolved {
+  const problems: string[] = [];
+  const values = new Map<string, string>();
+  for (const [key, value, inheritedFrom] of given) {
+    const problem = CHECKS[key]?.(value);
+    if (problem) {
+      const where = inheritedFrom === null ? '' : ` (inherited from namespace ${inheritedFrom})`;
+      problems.push(`annotation ${key}: ${JSON.stringify(value)} ${problem}${where}`);
+    } else {
+      values.set(key, value);
+    }
+  }
   const overrides = build(values, config);
   problems.push(...resourceConflicts(overrides.proxyResources, values));
-  return { overrides, problems, warnings };
+  return { overrides, problems };
 }
 
 function build(values: Map<string, string>, config: Config): Overrides {

@@ -9,7 +9,7 @@ import type { Config } from './config.js';
 import { deepFreeze } from './frozen.js';
 import { initContainer, initRunVolume } from './init.js';
 import { INJECTED_NAMES, KEYS, identitySecretName } from './keys.js';
-import { boundedMemo } from './memo.js';
+import { BoundedMemo } from './memo.js';
 import type { Overrides } from './overrides.js';
 import { proxyContainer } from './proxy.js';
 import { SDS_FILES } from './bootstrap.js';
@@ -41,8 +41,12 @@ export interface InjectionStatus {
 }
 
 // One memo per config: configs are deep-frozen and replaced, never changed, so the
-// config object itself stands for its contents.
-const memos = new WeakMap<Config, (key: string) => InjectedParts>();
+// config object stands for its contents. Overrides objects are frozen and shared too
+// (one per set of annotation values, see overrides.ts), so the key names one by a
+// number instead of spelling it out.
+const memos = new WeakMap<Config, BoundedMemo<InjectedParts>>();
+const overrideIds = new WeakMap<Overrides, number>();
+let nextOverrideId = 0;
 
 // A workload is one key; 1,024 keys are ~20 MB at most (the bootstrap text is shared
 // with proxy-texts.ts, the parts' JSON text is not).
@@ -51,14 +55,16 @@ const MEMO_LIMIT = 1024;
 export function injectedParts(plan: PartsPlan, overrides: Overrides, config: Config): InjectedParts {
   let memo = memos.get(config);
   if (memo === undefined) {
-    // The parts are built from the key alone, so no input can be left out of it.
-    memo = boundedMemo(MEMO_LIMIT, (key) => {
-      const [p, o] = JSON.parse(key) as [PartsPlan, Overrides];
-      return deepFreeze(build(p, o, config));
-    });
+    memo = new BoundedMemo(MEMO_LIMIT);
     memos.set(config, memo);
   }
-  return memo(JSON.stringify([plan, overrides]));
+  let id = overrideIds.get(overrides);
+  if (id === undefined) {
+    id = nextOverrideId++;
+    overrideIds.set(overrides, id);
+  }
+  const { namespace, serviceAccount, native, hold } = plan;
+  return memo.get(`${id} ${JSON.stringify([namespace, serviceAccount, native, hold])}`, () => deepFreeze(build(plan, overrides, config)));
 }
 
 function build(plan: PartsPlan, overrides: Overrides, config: Config): InjectedParts {

@@ -37,13 +37,15 @@ function walk(before: Node, after: Node, path: string, ops: Operation[]): void {
   for (let i = beforeKeys.length - 1; i >= 0; i--) {
     const key = beforeKeys[i] as string;
     const old = before[key];
-    const at = `${path}/${escapePathComponent(key)}`;
     if (Object.hasOwn(after, key) && !(after[key] === undefined && old !== undefined && !afterIsArray)) {
       const now = after[key];
+      // Most keys hold the very same value: check that before building a path.
+      if (old === now) continue;
+      const at = `${path}/${escapePathComponent(key)}`;
       if (isObject(old) && isObject(now) && Array.isArray(old) === Array.isArray(now)) walk(old, now, at, ops);
-      else if (old !== now) ops.push({ op: 'replace', path: at, value: now });
+      else ops.push({ op: 'replace', path: at, value: now });
     } else if (Array.isArray(before) === afterIsArray) {
-      ops.push({ op: 'remove', path: at });
+      ops.push({ op: 'remove', path: `${path}/${escapePathComponent(key)}` });
       removed = true;
     } else {
       ops.push({ op: 'replace', path, value: after });

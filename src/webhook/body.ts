@@ -39,8 +39,9 @@ export function parseJsonBody(text: string): unknown {
   // JSON.parse makes `__proto__` an ordinary own key, but a later merge or assignment
   // elsewhere could turn it into prototype pollution; no Kubernetes object has such a
   // key (label, annotation and resource names start with a letter or digit), so it is
-  // refused. The text search keeps the walk off the common path.
-  if (text.includes('"__proto__"') || text.includes('"constructor"')) {
+  // refused. The text search keeps the walk off the common path; a key may also be
+  // written with \u escapes ("\u005f_proto__" is the same key), so any escape walks too.
+  if (text.includes('"__proto__"') || text.includes('"constructor"') || text.includes('\\u')) {
     const path = poisonedKey(value);
     if (path) throw new BadRequest(400, `the body has a prototype key at ${path}; splice refuses it (no Kubernetes object has one)`);
   }

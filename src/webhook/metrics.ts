@@ -42,13 +42,31 @@ export function createMetrics(): Metrics {
   });
   collectDefaultMetrics({ register: registry, prefix: 'splice_' });
 
+  // Every request touches these series; looking a labelled series up by its label
+  // object hashes the labels each time, so each series is looked up once and kept.
+  const requestSeries = new Map<string, { inc(): void }>();
+  const durationSeries = new Map<RequestResult, { observe(v: number): void }>();
+  const countRequest = (result: RequestResult, reason: string) => {
+    const key = `${result} ${reason}`;
+    let series = requestSeries.get(key);
+    if (series === undefined) {
+      series = requests.labels({ result, reason });
+      requestSeries.set(key, series);
+    }
+    series.inc();
+  };
+
   return {
     registry,
     recordRequest(result, reasons, seconds) {
-      const ids = new Set(reasons);
-      if (ids.size === 0) requests.inc({ result, reason: 'none' });
-      for (const reason of ids) requests.inc({ result, reason });
-      duration.observe({ result }, seconds);
+      if (reasons.length === 0) countRequest(result, 'none');
+      else for (const reason of reasons.length === 1 ? reasons : new Set(reasons)) countRequest(result, reason);
+      let series = durationSeries.get(result);
+      if (series === undefined) {
+        series = duration.labels({ result });
+        durationSeries.set(result, series);
+      }
+      series.observe(seconds);
     },
     recordCertificateExpiry(certificate, notAfter) {
       expiry.set({ certificate }, Math.floor(notAfter.getTime() / 1000));

@@ -64,6 +64,7 @@ describe('bad bodies are 4xx with a message naming what is wrong', () => {
     ['unknown apiVersion', JSON.stringify(review({ apiVersion: 'admission.k8s.io/v2' })), 400, /apiVersion must be one of/],
     ['wrong kind', JSON.stringify({ ...review(), kind: 'Pod' }), 400, /kind must be "AdmissionReview"/],
     ['__proto__ key', '{"__proto__": {"polluted": true}, "apiVersion": "admission.k8s.io/v1"}', 400, /prototype key at \/__proto__/],
+    ['__proto__ key written with a \\u escape', '{"apiVersion": "admission.k8s.io/v1", "\\u005f_proto__": {"polluted": true}}', 400, /prototype key at \/__proto__/],
     ['constructor.prototype key', JSON.stringify(review({ object: { metadata: JSON.parse('{"constructor": {"prototype": {}}}') } })), 400, /prototype key at \/request\/object\/metadata\/constructor/],
   ];
   for (const [name, body, status, message] of cases) {

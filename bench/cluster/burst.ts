@@ -25,7 +25,7 @@ const STEP_DEADLINE_MS = 60_000;
  * With its default client limits (20 requests/s, burst 30) the replicaset controller needs
  * ~50 s for 1,000 pods whatever the webhook does, and never has more than ~30 creations
  * in flight: no burst reaches splice. These lift that limit, so the API server and splice
- * set the pace. Applied once cluster.sh passes SPLICE_E2E_KCM_FLAGS on (see withCluster).
+ * set the pace (cluster.sh passes SPLICE_E2E_KCM_FLAGS on, see withCluster).
  */
 const KCM_FLAGS = '--kube-api-qps=1000 --kube-api-burst=1000';
 const WEBHOOK = 'splice';
@@ -351,7 +351,7 @@ function kcmClientLimits(kcmArgs: string[]): { qps: number; burst: number; sourc
     burst: burst ?? dflt('--kube-api-burst'),
     source:
       qps === undefined && burst === undefined
-        ? `the binary's defaults: test/e2e/cluster.sh sets neither flag and does not pass SPLICE_E2E_KCM_FLAGS (${KCM_FLAGS}) on`
+        ? `the binary's defaults: SPLICE_E2E_KCM_FLAGS (${KCM_FLAGS}) did not reach it`
         : 'as on its command line',
   };
 }

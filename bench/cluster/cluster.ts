@@ -128,8 +128,7 @@ function commandLine(pid: number | undefined): string[] {
 export interface ClusterOptions {
   /**
    * Extra kube-controller-manager flags, handed to cluster.sh as SPLICE_E2E_KCM_FLAGS.
-   * test/e2e/cluster.sh does not read that variable yet: they take effect once it passes
-   * them on. Cluster.kcmArgs tells what the controller manager really got.
+   * Cluster.kcmArgs tells what the controller manager really got.
    */
   kcmFlags?: string;
 }

@@ -265,8 +265,10 @@ EOF
   # at once if the bootstrap RBAC that lets it read its config is not there.
   # Each controller runs as its own service account, bound to the
   # system:controller:* roles, as in a real cluster; its own user may only
-  # mint those credentials.
-  "${BIN}/kube-controller-manager" \
+  # mint those credentials. SPLICE_E2E_KCM_FLAGS adds flags (word-split), e.g. the
+  # benchmark's --kube-api-qps, so a burst is paced by the API server, not the client.
+  # shellcheck disable=SC2086
+  "${BIN}/kube-controller-manager" ${SPLICE_E2E_KCM_FLAGS:-} \
     --kubeconfig "${run}/kcm.kubeconfig" \
     --authentication-kubeconfig "${run}/kcm.kubeconfig" \
     --authorization-kubeconfig "${run}/kcm.kubeconfig" \

@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Figure } from '../lib/figure.js';
+import { compiled } from '../lib/paths.js';
 import { ok } from '../../test/e2e/lib/kubectl.js';
 import { REPO, startSplice, type SpliceProcess } from '../../test/e2e/lib/splice.js';
 
@@ -326,11 +327,13 @@ function portTaken(port: number): Promise<boolean> {
 }
 
 /** `splice serve` on the benchmark's ports, checked to be the process that answers there. */
-export async function startBenchSplice(): Promise<SpliceProcess> {
+/** `settle: true` preloads bench/http/settle.ts: SIGUSR2 then makes splice collect its garbage. */
+export async function startBenchSplice(o: { settle?: boolean } = {}): Promise<SpliceProcess> {
   for (const port of [BENCH_WEBHOOK_PORT, BENCH_METRICS_PORT]) {
     if (await portTaken(port)) throw new Error(`127.0.0.1:${port} is already in use; the benchmark's splice needs it`);
   }
-  const splice = await startSplice({ port: BENCH_WEBHOOK_PORT, metricsPort: BENCH_METRICS_PORT });
+  const env = o.settle ? { NODE_OPTIONS: `--expose-gc --import ${compiled('http/settle.js')}` } : undefined;
+  const splice = await startSplice({ port: BENCH_WEBHOOK_PORT, metricsPort: BENCH_METRICS_PORT, ...(env ? { env } : {}) });
   if (splice.child.exitCode !== null || !splice.log().includes('"msg":"splice listening"')) {
     await splice.stop();
     throw new Error(`splice serve did not come up on ${BENCH_WEBHOOK_PORT}:\n${splice.log().slice(-2000)}`);

@@ -4,12 +4,8 @@
 import { ConfigError } from '../inject/config.js';
 import { ValueError } from '../iptables/options.js';
 import { SPLICE_VERSION } from '../version.js';
-import { explainCommand } from './explain.js';
-import { injectCommand } from './inject.js';
 import type { CliIO } from './io.js';
 import { processIO, UsageError } from './io.js';
-import { iptablesCommand } from './iptables.js';
-import { serveCommand } from './serve.js';
 
 const USAGE = `usage: splice <command> [flags]
 
@@ -25,11 +21,14 @@ Run 'splice <command> --help' for a command's flags.
 
 type Command = (argv: string[], io: CliIO) => Promise<number>;
 
+// Each command's module is loaded when that command runs: `splice iptables` in the init
+// container then starts without the webhook server, and `serve` without the YAML and
+// diff libraries of inject and explain.
 const COMMANDS: Record<string, Command> = {
-  serve: serveCommand,
-  inject: injectCommand,
-  explain: explainCommand,
-  iptables: iptablesCommand,
+  serve: async (argv, io) => (await import('./serve.js')).serveCommand(argv, io),
+  inject: async (argv, io) => (await import('./inject.js')).injectCommand(argv, io),
+  explain: async (argv, io) => (await import('./explain.js')).explainCommand(argv, io),
+  iptables: async (argv, io) => (await import('./iptables.js')).iptablesCommand(argv, io),
   version: async (_argv, io) => {
     io.stdout(`splice ${SPLICE_VERSION}\n`);
     return 0;

@@ -26,10 +26,14 @@ export interface InformerSourceOptions {
   backoff?: { initialMs: number; maxMs: number };
 }
 
+// Shared, never-written empty maps: most namespaces have no annotations.
+const NONE: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/** The facts the engine reads; the maps are the Namespace's own (the engine only reads them). */
 export function toFacts(ns: V1Namespace): NamespaceFacts | undefined {
   const name = ns.metadata?.name;
   if (!name) return undefined;
-  return { name, labels: { ...(ns.metadata?.labels ?? {}) }, annotations: { ...(ns.metadata?.annotations ?? {}) } };
+  return { name, labels: ns.metadata?.labels ?? NONE, annotations: ns.metadata?.annotations ?? NONE };
 }
 
 export class InformerNamespaceSource implements NamespaceSource {
@@ -45,6 +49,10 @@ export class InformerNamespaceSource implements NamespaceSource {
   constructor(opts: InformerSourceOptions) {
     this.#opts = opts;
     const put = (ns: V1Namespace) => {
+      // The informer keeps this very object in its own cache. managedFields (the API
+      // server's field bookkeeping, most of a Namespace's size) is never read: dropped,
+      // it does not stay in memory 10,000 times over.
+      if (ns.metadata) delete ns.metadata.managedFields;
       const facts = toFacts(ns);
       if (facts) this.#facts.set(facts.name, facts);
     };

@@ -99,7 +99,7 @@ function reservedNameInUse(pod: Pod): string | undefined {
   const containers = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].map((c) => c.name);
   for (const name of [INJECTED_NAMES.init]) if (containers.includes(name)) return `container name ${name}`;
   const volumes = (pod.spec.volumes ?? []).map((v) => v.name);
-  for (const name of [INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume]) {
+  for (const name of [INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume, INJECTED_NAMES.noApiTokenVolume]) {
     if (volumes.includes(name)) return `volume name ${name}`;
   }
   return undefined;

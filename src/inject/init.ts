@@ -4,6 +4,7 @@
 
 import type { Config } from './config.js';
 import { cleanResources } from './proxy.js';
+import { noApiTokenMount } from './api-token.js';
 import { INJECTED_NAMES } from './keys.js';
 import type { Overrides } from './overrides.js';
 import type { Container, Volume } from './types.js';
@@ -30,7 +31,7 @@ export function initContainer(overrides: Overrides, config: Config): Container {
       seccompProfile: { type: 'RuntimeDefault' },
     },
     // iptables-legacy takes a lock file under /run; the root filesystem is read-only.
-    volumeMounts: [{ name: INJECTED_NAMES.initRunVolume, mountPath: '/run' }],
+    volumeMounts: [{ name: INJECTED_NAMES.initRunVolume, mountPath: '/run' }, noApiTokenMount()],
   };
 }
 

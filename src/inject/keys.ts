@@ -29,7 +29,11 @@ export const INJECTED_NAMES = {
   init: 'splice-init',
   identityVolume: 'splice-identity',
   initRunVolume: 'splice-init-run',
+  noApiTokenVolume: 'splice-no-api-token',
 } as const;
+
+/** Where the ServiceAccount admission plugin mounts the API token into every container that has nothing there. */
+export const API_TOKEN_MOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 export const IDENTITY_MOUNT_PATH = '/var/run/splice/identity';
 export const identitySecretName = (serviceAccount: string): string => `splice-identity-${serviceAccount}`;

@@ -7,6 +7,7 @@
 
 import type { Config } from './config.js';
 import { deepFreeze } from './frozen.js';
+import { noApiTokenVolume } from './api-token.js';
 import { initContainer, initRunVolume } from './init.js';
 import { INJECTED_NAMES, KEYS, identitySecretName } from './keys.js';
 import { BoundedMemo } from './memo.js';
@@ -73,12 +74,12 @@ function build(plan: PartsPlan, overrides: Overrides, config: Config): InjectedP
     version: SPLICE_VERSION,
     containers: plan.native ? [] : [INJECTED_NAMES.proxy],
     initContainers: plan.native ? [INJECTED_NAMES.init, INJECTED_NAMES.proxy] : [INJECTED_NAMES.init],
-    volumes: [INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume],
+    volumes: [INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume, INJECTED_NAMES.noApiTokenVolume],
   };
   return {
     init: initContainer(overrides, config),
     proxy: proxyContainer({ bootstrap: texts.bootstrap, native: plan.native, hold: plan.hold }, overrides, config),
-    volumes: [identityVolume(plan.serviceAccount), initRunVolume()],
+    volumes: [identityVolume(plan.serviceAccount), initRunVolume(), noApiTokenVolume()],
     annotations: {
       [KEYS.sdsCertificate]: texts.sdsCertificate,
       [KEYS.sdsTrustBundle]: texts.sdsTrustBundle,

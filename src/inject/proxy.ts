@@ -3,6 +3,7 @@
 // passed inline so the container needs no config volume.
 
 import type { Config } from './config.js';
+import { noApiTokenMount } from './api-token.js';
 import { IDENTITY_MOUNT_PATH, INJECTED_NAMES } from './keys.js';
 import type { Overrides } from './overrides.js';
 import type { Container, Probe } from './types.js';
@@ -55,7 +56,7 @@ export function proxyContainer(plan: ProxyPlan, overrides: Overrides, config: Co
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     },
-    volumeMounts: [{ name: INJECTED_NAMES.identityVolume, mountPath: IDENTITY_MOUNT_PATH, readOnly: true }],
+    volumeMounts: [{ name: INJECTED_NAMES.identityVolume, mountPath: IDENTITY_MOUNT_PATH, readOnly: true }, noApiTokenMount()],
     readinessProbe: readyProbe({ periodSeconds: 2, failureThreshold: 30 }),
   };
   if (plan.native) {

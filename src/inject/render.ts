@@ -43,31 +43,19 @@ export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config:
     containers = plan.hold ? [parts.proxy, ...containers] : [...containers, parts.proxy];
   }
 
-  // Keys splice sets are written into each copy first and set again after the spread.
-  // Adding a key to a copy of a parsed object makes V8 build a new hidden class every
-  // time, which cost more than all the rest of render; keys that are there from the
-  // start take the fast path. (Key order means nothing in JSON.)
-  const annotations: Record<string, string> = {
-    [DEFAULT_CONTAINER_ANNOTATION]: undefined as unknown as string,
-    ...parts.annotations,
-    ...pod.metadata?.annotations,
-  };
+  const annotations: Record<string, string> = { ...pod.metadata?.annotations };
   const firstApp = spec.containers[0]?.name;
   if (firstApp !== undefined && annotations[DEFAULT_CONTAINER_ANNOTATION] === undefined) {
     // Keeps `kubectl logs` and `kubectl exec` pointed at the app, not at Envoy.
     annotations[DEFAULT_CONTAINER_ANNOTATION] = firstApp;
   }
   Object.assign(annotations, parts.annotations);
-  const volumes = [...(spec.volumes ?? []), ...parts.volumes];
 
-  const metadata = { annotations, ...pod.metadata };
-  metadata.annotations = annotations;
-  const newSpec = { initContainers, containers, volumes, ...(spec as object) } as Pod['spec'];
-  newSpec.initContainers = initContainers;
-  newSpec.containers = containers;
-  newSpec.volumes = volumes;
-  const out = { metadata, spec: newSpec, ...(pod as object) } as Pod;
-  out.metadata = metadata;
-  out.spec = newSpec;
-  return out;
+  // Keys keep their order (the user reads this pod in `splice inject`); a key splice
+  // adds goes last.
+  return {
+    ...pod,
+    metadata: { ...pod.metadata, annotations },
+    spec: { ...spec, initContainers, containers, volumes: [...(spec.volumes ?? []), ...parts.volumes] },
+  };
 }

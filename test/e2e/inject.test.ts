@@ -6,7 +6,7 @@ import { apply, getJson, kubectl, ok, waitFor } from './lib/kubectl.js';
 import type { ContainerJson, List, PodJson } from './lib/objects.js';
 import { isInjected, names, namespaceManifest, podManifest } from './lib/objects.js';
 import type { SpliceProcess } from './lib/splice.js';
-import { installManifests, startSplice } from './lib/splice.js';
+import { httpGet, installManifests, startSplice } from './lib/splice.js';
 
 let splice: SpliceProcess;
 
@@ -29,6 +29,17 @@ before(async () => {
 after(async () => {
   await splice?.stop();
 });
+
+/** Pod CREATEs splice has answered, from its own metrics. */
+async function spliceCalls(): Promise<number> {
+  const { body } = await httpGet(splice.metricsPort, '/metrics');
+  let total = 0;
+  for (const line of body.split('\n')) {
+    // The histogram's count is one per request (the counter is one per reason).
+    if (line.startsWith('splice_injection_duration_seconds_count{') && !line.includes('result="ignored"')) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
+}
 
 function pod(ns: string, name: string): PodJson {
   return getJson<PodJson>(['-n', ns, 'get', 'pod', name]);
@@ -83,6 +94,7 @@ describe('injection through a real API server', () => {
         },
       },
     };
+    const callsBefore = await spliceCalls();
     const r = apply(deployment);
     assert.equal(r.code, 0, r.stderr);
     const pods = await podsOf('e2e-enabled', 'app=shop', 2);
@@ -94,7 +106,15 @@ describe('injection through a real API server', () => {
       // mounts the projected token (kube-api-access-*) into every container of a pod.
       assert.deepEqual(p.spec.containers.map(withoutTokenMount), stored.spec.template.spec.containers);
       assert.equal(p.metadata.annotations?.['kubectl.kubernetes.io/default-container'], 'web');
+      // splice's own containers never get the pod's API token.
+      for (const c of (p.spec.initContainers ?? []).filter((c) => c.name.startsWith('splice-'))) {
+        const mounts = (c.volumeMounts as Array<{ name: string }> | undefined) ?? [];
+        assert.ok(!mounts.some((m) => m.name.startsWith('kube-api-access-')), `${c.name} mounts the API token`);
+      }
     }
+    // One call per pod: the ServiceAccount plugin, run again after splice's patch, finds
+    // nothing to add to splice's containers, so the API server does not call splice again.
+    assert.equal((await spliceCalls()) - callsBefore, 2);
   });
 
   test('2. a pod annotated splice.dev/inject: "false" in that namespace is not touched', () => {

@@ -39,7 +39,7 @@ describe('patch', () => {
     assert.equal(d.pod.metadata?.annotations?.['~/'], '2');
     assert.ok(d.patch.some((op) => op.path === '/metadata/annotations/splice.dev~1status'));
     assert.deepEqual(d.pod.spec.initContainers?.map((c) => c.name), ['splice-init', 'splice-proxy', 'prepare']);
-    assert.deepEqual(d.pod.spec.volumes?.map((v) => v.name), ['data', 'splice-identity', 'splice-init-run']);
+    assert.deepEqual(d.pod.spec.volumes?.map((v) => v.name), ['data', 'splice-identity', 'splice-init-run', 'splice-no-api-token']);
   });
 
   test('managedFields are left alone: not diffed, and still there after the patch', () => {

@@ -49,10 +49,13 @@ export class InformerNamespaceSource implements NamespaceSource {
   constructor(opts: InformerSourceOptions) {
     this.#opts = opts;
     const put = (ns: V1Namespace) => {
-      // The informer keeps this very object in its own cache. managedFields (the API
-      // server's field bookkeeping, most of a Namespace's size) is never read: dropped,
-      // it does not stay in memory 10,000 times over.
+      // The informer keeps this very object in its own cache, and needs only its name
+      // and resourceVersion; splice reads name, labels and annotations. managedFields
+      // (the API server's field bookkeeping, most of a Namespace's size), spec and
+      // status are dropped, so they do not stay in memory 10,000 times over.
       if (ns.metadata) delete ns.metadata.managedFields;
+      delete ns.spec;
+      delete ns.status;
       const facts = toFacts(ns);
       if (facts) this.#facts.set(facts.name, facts);
     };

@@ -26,7 +26,7 @@ export function serviceAccountOf(pod: Pod): string {
 
 /** Returns a new pod that shares unchanged values with `pod`; neither may be modified afterwards. */
 export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config: Config): Pod {
-  const parts = injectedParts({ ...plan, serviceAccount: serviceAccountOf(pod) }, overrides, config);
+  const parts = injectedParts({ namespace: plan.namespace, serviceAccount: serviceAccountOf(pod), native: plan.native, hold: plan.hold }, overrides, config);
   const spec = pod.spec;
 
   // splice-init goes first so the redirect exists before anything else runs. A native

@@ -1,4 +1,4 @@
-// Preloaded into splice by the memory section only (node --expose-gc --import …/settle.js):
+// Preloaded into splice by the two memory sections only (node --expose-gc --import …/settle.js):
 // on SIGUSR2 it runs two full garbage collections. Without them RSS depends on where
 // V8 happens to be in its GC cycle when it is read (±50 MB on the same process, idle
 // or not: an idle Node does not collect), which swamps a 10 MB target. Two, so that

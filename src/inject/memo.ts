@@ -28,6 +28,16 @@ export class BoundedMemo<V> {
   }
 }
 
+/** The value `map` holds for `key`, made and stored first if there is none (an unbounded cache: for keys that are few by nature). */
+export function getOrCreate<K, V>(map: { get(key: K): V | undefined; set(key: K, value: V): unknown }, key: K, make: () => V): V {
+  let value = map.get(key);
+  if (value === undefined) {
+    value = make();
+    map.set(key, value);
+  }
+  return value;
+}
+
 /** A memo whose values are computed from the key alone. */
 export function boundedMemo<V>(limit: number, compute: (key: string) => V): (key: string) => V {
   const memo = new BoundedMemo<V>(limit);

@@ -7,7 +7,7 @@ import type { Config, ContainerResources } from './config.js';
 import { PROXY_LOG_LEVELS } from './config.js';
 import { deepFreeze } from './frozen.js';
 import { KEYS, PREFIX } from './keys.js';
-import { boundedMemo } from './memo.js';
+import { boundedMemo, getOrCreate } from './memo.js';
 import { isValidQuantity, quantityValue } from './quantity.js';
 import type { RedirectOptions } from '../iptables/options.js';
 import { PROXY_PORTS, parseCidrs, parseExcludeCidrs, parsePorts, ValueError } from '../iptables/options.js';
@@ -84,13 +84,9 @@ export function resolveOverrides(
     if (Object.hasOwn(podAnnotations, key)) given.push([key, String(podAnnotations[key]), null]);
     else if (Object.hasOwn(namespace.annotations, key)) given.push([key, String(namespace.annotations[key]), namespace.name]);
   }
-  let memo = memos.get(config);
-  if (memo === undefined) {
-    // Resolved from the key alone, so no input can be left out of it; frozen, because
-    // every pod with the same values gets the same object.
-    memo = boundedMemo(1024, (key) => deepFreeze(resolve(JSON.parse(key) as typeof given, config)));
-    memos.set(config, memo);
-  }
+  // Resolved from the key alone, so no input can be left out of it; frozen, because
+  // every pod with the same values gets the same object.
+  const memo = getOrCreate(memos, config, () => boundedMemo(1024, (key) => deepFreeze(resolve(JSON.parse(key) as typeof given, config))));
   const { overrides, problems } = memo(given.length === 0 ? '[]' : JSON.stringify(given));
 
   const warnings: string[] = [];

@@ -10,7 +10,7 @@ import { deepFreeze } from './frozen.js';
 import { noApiTokenVolume } from './api-token.js';
 import { initContainer, initRunVolume } from './init.js';
 import { INJECTED_NAMES, KEYS, identitySecretName } from './keys.js';
-import { BoundedMemo } from './memo.js';
+import { BoundedMemo, getOrCreate } from './memo.js';
 import type { Overrides } from './overrides.js';
 import { proxyContainer } from './proxy.js';
 import { SDS_FILES } from './bootstrap.js';
@@ -54,16 +54,8 @@ let nextOverrideId = 0;
 const MEMO_LIMIT = 1024;
 
 export function injectedParts(plan: PartsPlan, overrides: Overrides, config: Config): InjectedParts {
-  let memo = memos.get(config);
-  if (memo === undefined) {
-    memo = new BoundedMemo(MEMO_LIMIT);
-    memos.set(config, memo);
-  }
-  let id = overrideIds.get(overrides);
-  if (id === undefined) {
-    id = nextOverrideId++;
-    overrideIds.set(overrides, id);
-  }
+  const memo = getOrCreate(memos, config, () => new BoundedMemo<InjectedParts>(MEMO_LIMIT));
+  const id = getOrCreate(overrideIds, overrides, () => nextOverrideId++);
   const { namespace, serviceAccount, native, hold } = plan;
   return memo.get(`${id} ${JSON.stringify([namespace, serviceAccount, native, hold])}`, () => deepFreeze(build(plan, overrides, config)));
 }

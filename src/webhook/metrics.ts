@@ -3,6 +3,7 @@
 // in one process (tests, or a future second listener) never collide or share counts.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { getOrCreate } from '../inject/memo.js';
 import type { ReasonId } from '../inject/reasons.js';
 
 /** What a request came to: the engine's three results, plus splice's own failures and out-of-scope requests. */
@@ -46,27 +47,15 @@ export function createMetrics(): Metrics {
   // object hashes the labels each time, so each series is looked up once and kept.
   const requestSeries = new Map<string, { inc(): void }>();
   const durationSeries = new Map<RequestResult, { observe(v: number): void }>();
-  const countRequest = (result: RequestResult, reason: string) => {
-    const key = `${result} ${reason}`;
-    let series = requestSeries.get(key);
-    if (series === undefined) {
-      series = requests.labels({ result, reason });
-      requestSeries.set(key, series);
-    }
-    series.inc();
-  };
+  const countRequest = (result: RequestResult, reason: string) =>
+    getOrCreate(requestSeries, `${result} ${reason}`, () => requests.labels({ result, reason })).inc();
 
   return {
     registry,
     recordRequest(result, reasons, seconds) {
       if (reasons.length === 0) countRequest(result, 'none');
       else for (const reason of reasons.length === 1 ? reasons : new Set(reasons)) countRequest(result, reason);
-      let series = durationSeries.get(result);
-      if (series === undefined) {
-        series = duration.labels({ result });
-        durationSeries.set(result, series);
-      }
-      series.observe(seconds);
+      getOrCreate(durationSeries, result, () => duration.labels({ result })).observe(seconds);
     },
     recordCertificateExpiry(certificate, notAfter) {
       expiry.set({ certificate }, Math.floor(notAfter.getTime() / 1000));

@@ -17,7 +17,7 @@ import { BODY_LIMIT, BadRequest, isJsonContentType, parseJsonBody } from './body
 import { createLogger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { NamespaceSource } from './namespace-source.js';
-import { ReviewError, allowed, answer, needsDecision, parseReview, type AdmissionReview } from './review.js';
+import { ReviewError, allowed, answerText, needsDecision, parseReview, type AdmissionReview } from './review.js';
 
 export { BODY_LIMIT } from './body.js';
 
@@ -145,7 +145,7 @@ function addRoutes(app: FastifyInstance, opts: AppOptions): void {
       // Outside splice's rules (a misconfigured webhook, or a subresource): let it pass.
       log.debug({ ...who, operation: req.operation, subResource: req.subResource }, 'not a pod creation; allowed unchanged');
       opts.metrics.recordRequest('ignored', [], seconds(started));
-      return reply.send(answer(review, allowed()));
+      return reply.type('application/json').send(answerText(review, allowed()));
     }
     if (typeof req.object !== 'object' || req.object === null || Array.isArray(req.object)) {
       throw new BadRequest(400, 'request.object must be the Pod being created (a JSON object)');
@@ -172,7 +172,8 @@ function addRoutes(app: FastifyInstance, opts: AppOptions): void {
     if (outcome.result === 'error') log.error({ ...line, error: outcome.error, answered: outcome.response.allowed ? 'allowed' : 'denied' }, 'admission decision');
     else log.info(line, 'admission decision');
     if (debug && outcome.response.patch !== undefined) log.debug({ ...who, patch: outcome.patchOps }, 'patch');
-    return reply.send(answer(review, outcome.response));
+    // Sent as text with its media type set: fastify then writes it as it is.
+    return reply.type('application/json').send(answerText(review, outcome.response));
   });
 }
 

@@ -98,6 +98,18 @@ export function decide(pod: Pod, ns: NamespaceFacts, config: Config): Verdict {
   return { verdict: 'inject', reasons: inject, warnings };
 }
 
+/**
+ * Whether a pod that says nothing would be injected in `ns`: rows 1, 3, 5 and 6 of the
+ * table above. The identity controller keeps a certificate for every service account of
+ * such a namespace, before any pod asks for one.
+ */
+export function namespaceInjects(ns: NamespaceFacts, config: Config): boolean {
+  if ((SYSTEM_NAMESPACES as readonly string[]).includes(ns.name) || ns.name === config.injectorNamespace) return false;
+  const label = ns.labels[KEYS.inject];
+  if (label === 'enabled') return true;
+  return label !== 'disabled' && config.defaultPolicy === 'enabled';
+}
+
 interface PodChoice {
   choice: Choice;
   source?: 'annotation' | 'label';

@@ -16,6 +16,9 @@ export const KEYS = {
   excludeOutboundCidrs: 'splice.dev/exclude-outbound-cidrs',
   nativeSidecar: 'splice.dev/native-sidecar',
   holdApplication: 'splice.dev/hold-application',
+  // Written by splice on every pod it injects: lets the identity controller watch just
+  // those pods (a label can be selected on, an annotation cannot).
+  injected: 'splice.dev/injected',
   // Written by splice: the proxy's SDS files, projected into the identity volume.
   sdsCertificate: 'splice.dev/sds-certificate',
   sdsTrustBundle: 'splice.dev/sds-trust-bundle',

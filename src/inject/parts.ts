@@ -31,6 +31,8 @@ export interface InjectedParts {
   volumes: readonly Volume[];
   /** Set on the pod over whatever it had: the SDS files' texts and splice.dev/status. */
   annotations: Readonly<Record<string, string>>;
+  /** Set on the pod over whatever it had: splice.dev/injected. */
+  labels: Readonly<Record<string, string>>;
 }
 
 /** What splice added, written to `splice.dev/status` (and read back by `isInjected`). */
@@ -77,6 +79,7 @@ function build(plan: PartsPlan, overrides: Overrides, config: Config): InjectedP
       [KEYS.sdsTrustBundle]: texts.sdsTrustBundle,
       [KEYS.status]: JSON.stringify(status),
     },
+    labels: { [KEYS.injected]: 'true' },
   };
 }
 

@@ -1,9 +1,9 @@
 // Builds the injected pod from the original: plain objects, never templated text.
 // The app's containers are carried over as they are (nothing is merged into them);
-// splice only adds its own containers and volumes and a few annotations.
+// splice only adds its own containers and volumes, a few annotations and one label.
 //
 // The new pod is a copy of the original only along the paths splice changes
-// (metadata.annotations and the three lists in spec); every other value is the
+// (metadata.labels, metadata.annotations and the three lists in spec); every other value is the
 // original's own, and the added parts are shared, frozen values (parts.ts). Copying
 // the whole pod cost more than everything else the engine does, and the diff skips
 // shared values at once, so it walks only what changed.
@@ -50,10 +50,12 @@ export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config:
     annotations[DEFAULT_CONTAINER_ANNOTATION] = firstApp;
   }
   for (const [key, value] of Object.entries(parts.annotations)) set(annotations, key, value);
+  const labels: Record<string, string> = copy(pod.metadata?.labels ?? {});
+  for (const [key, value] of Object.entries(parts.labels)) set(labels, key, value);
 
   const volumes = [...(spec.volumes ?? []), ...parts.volumes];
   return copy(pod, {
-    metadata: copy(pod.metadata ?? {}, { annotations }),
+    metadata: copy(pod.metadata ?? {}, { labels, annotations }),
     spec: copy(spec, { initContainers, containers, volumes }),
   });
 }

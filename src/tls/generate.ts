@@ -33,7 +33,7 @@ export function servingNames(namespace: string): { dns: string[]; ips: string[] 
 // selfsigned (and the X.509 libraries under it) is loaded on first use: a replica that
 // finds the certificates already in their Secret never generates one, and is ~14 MB
 // smaller for it.
-async function generate(...args: Parameters<typeof import('selfsigned').generate>): ReturnType<typeof import('selfsigned').generate> {
+export async function generate(...args: Parameters<typeof import('selfsigned').generate>): ReturnType<typeof import('selfsigned').generate> {
   return (await import('selfsigned')).generate(...args);
 }
 
@@ -81,7 +81,7 @@ export async function generateServing(ca: CertPair, namespace: string, now: Date
 }
 
 // PEM files end with a newline; bundles are concatenations, so every part must.
-function withNewline(pem: string): string {
+export function withNewline(pem: string): string {
   return pem.endsWith('\n') ? pem : `${pem}\n`;
 }
 

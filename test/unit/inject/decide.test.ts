@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DEFAULT_CONFIG, parseConfig } from '../../../src/inject/config.js';
+import { namespaceInjects } from '../../../src/inject/decide.js';
 import { injectPod } from '../../../src/inject/engine.js';
 import type { ReasonId } from '../../../src/inject/reasons.js';
 import type { NamespaceFacts, Pod } from '../../../src/inject/types.js';
@@ -111,4 +112,28 @@ describe('decision messages', () => {
     assert.equal(d.result, 'inject');
     assert.ok(d.warnings.some((w) => w.includes('warns') && w.includes('restricted')), d.warnings.join());
   });
+});
+
+describe('namespaceInjects: the namespaces whose service accounts get identities', () => {
+  // It must agree with the decision for a pod that says nothing, in every namespace kind
+  // and under both default policies: the controller and the webhook may never disagree
+  // on which namespaces are in the mesh.
+  const namespaces: NamespaceFacts[] = [
+    ns('shop', ENABLED),
+    ns('shop', DISABLED),
+    ns('shop', {}),
+    ns('shop', { 'splice.dev/inject': 'typo' }),
+    ns('kube-system', ENABLED),
+    ns('kube-public', {}),
+    ns('kube-node-lease', ENABLED),
+    ns('splice-system', ENABLED),
+  ];
+  for (const config of [DEFAULT_CONFIG, ON]) {
+    for (const n of namespaces) {
+      test(`${n.name} ${JSON.stringify(n.labels)}, defaultPolicy ${config.defaultPolicy}`, () => {
+        const d = injectPod({ pod: pod(), namespace: n, cluster: {}, config });
+        assert.equal(namespaceInjects(n, config), d.result === 'inject');
+      });
+    }
+  }
 });

@@ -17,10 +17,10 @@ function inject(pod: Pod) {
 }
 
 describe('patch', () => {
-  test('a pod with no annotations, init containers or volumes: the patch adds them whole', () => {
+  test('a pod with no labels, annotations, init containers or volumes: the patch adds them whole', () => {
     const d = inject({ metadata: { name: 'bare' }, spec: { containers: [{ name: 'app', image: 'x' }] } });
     const paths = d.patch.map((op) => `${op.op} ${op.path}`).sort();
-    assert.deepEqual(paths, ['add /metadata/annotations', 'add /spec/initContainers', 'add /spec/volumes']);
+    assert.deepEqual(paths, ['add /metadata/annotations', 'add /metadata/labels', 'add /spec/initContainers', 'add /spec/volumes']);
   });
 
   test('2,000 env vars: the patch never touches the app container', () => {
@@ -38,6 +38,8 @@ describe('patch', () => {
     assert.equal(d.pod.metadata?.annotations?.['example.com/a~b'], '1');
     assert.equal(d.pod.metadata?.annotations?.['~/'], '2');
     assert.ok(d.patch.some((op) => op.path === '/metadata/annotations/splice.dev~1status'));
+    assert.ok(d.patch.some((op) => op.path === '/metadata/labels/splice.dev~1injected'));
+    assert.equal(d.pod.metadata?.labels?.['x/y~z'], 'v');
     assert.deepEqual(d.pod.spec.initContainers?.map((c) => c.name), ['splice-init', 'splice-proxy', 'prepare']);
     assert.deepEqual(d.pod.spec.volumes?.map((v) => v.name), ['data', 'splice-identity', 'splice-init-run', 'splice-no-api-token']);
   });

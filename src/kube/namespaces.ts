@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { NamespaceFacts } from '../inject/types.js';
 import type { NamespaceSource } from '../webhook/namespace-source.js';
 import { describeKubeError, isNotFound } from './errors.js';
+import { KeptInformer, type Backoff } from './informer.js';
 
 /** The part of client-node's Informer this source uses (a fake in tests). */
 export interface NamespaceInformer {
@@ -23,7 +24,7 @@ export interface InformerSourceOptions {
   read: (name: string) => Promise<V1Namespace | undefined>;
   logger: Logger;
   /** Restart delays after informer errors: doubling from initialMs up to maxMs. */
-  backoff?: { initialMs: number; maxMs: number };
+  backoff?: Backoff;
 }
 
 // Shared, never-written empty maps: most namespaces have no annotations.
@@ -40,11 +41,8 @@ export class InformerNamespaceSource implements NamespaceSource {
   readonly #opts: InformerSourceOptions;
   readonly #facts = new Map<string, NamespaceFacts>();
   readonly #pending = new Map<string, Promise<NamespaceFacts | undefined>>();
-  #synced = false;
-  #stopped = true;
-  #failedSinceStart = false;
-  #failures = 0;
-  #restartTimer: NodeJS.Timeout | undefined;
+  readonly #listeners: Array<(name: string) => void> = [];
+  readonly #kept: KeptInformer;
 
   constructor(opts: InformerSourceOptions) {
     this.#opts = opts;
@@ -57,36 +55,55 @@ export class InformerNamespaceSource implements NamespaceSource {
       delete ns.spec;
       delete ns.status;
       const facts = toFacts(ns);
-      if (facts) this.#facts.set(facts.name, facts);
+      if (facts) {
+        this.#facts.set(facts.name, facts);
+        this.#changed(facts.name);
+      }
     };
     opts.informer.on('add', put);
     opts.informer.on('update', put);
     opts.informer.on('delete', (ns) => {
-      if (ns.metadata?.name) this.#facts.delete(ns.metadata.name);
+      const name = ns.metadata?.name;
+      if (!name) return;
+      this.#facts.delete(name);
+      this.#changed(name);
     });
-    opts.informer.on('error', (err) => this.#onError(err));
+    this.#kept = new KeptInformer(opts.informer, 'namespace', opts.logger, opts.backoff, () =>
+      opts.logger.info({ namespaces: this.#facts.size }, 'namespace cache synced'),
+    );
   }
 
   /** Starts listing and watching; resolves after the first attempt (successful or not). */
-  async start(): Promise<void> {
-    this.#stopped = false;
-    await this.#run();
+  start(): Promise<void> {
+    return this.#kept.start();
   }
 
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    if (this.#restartTimer) clearTimeout(this.#restartTimer);
-    this.#restartTimer = undefined;
-    await this.#opts.informer.stop();
+  stop(): Promise<void> {
+    return this.#kept.stop();
   }
 
   ready(): boolean {
-    return this.#synced;
+    return this.#kept.synced();
   }
 
   /** How many namespaces the cache holds (for logs). */
   size(): number {
     return this.#facts.size;
+  }
+
+  /** Every cached namespace. */
+  all(): IterableIterator<NamespaceFacts> {
+    return this.#facts.values();
+  }
+
+  /** The cached facts of one namespace, with no API call. */
+  cached(name: string): NamespaceFacts | undefined {
+    return this.#facts.get(name);
+  }
+
+  /** Calls `listener` with the name of every namespace added, changed or deleted. */
+  onChange(listener: (name: string) => void): void {
+    this.#listeners.push(listener);
   }
 
   async get(name: string): Promise<NamespaceFacts | undefined> {
@@ -109,40 +126,8 @@ export class InformerNamespaceSource implements NamespaceSource {
     return pending;
   }
 
-  async #run(): Promise<void> {
-    this.#failedSinceStart = false;
-    try {
-      // client-node's ListWatch resolves start() after the list and the opening of the
-      // watch; failures along the way arrive as 'error' events, not as a rejection.
-      await this.#opts.informer.start();
-    } catch (err) {
-      this.#onError(err);
-      return;
-    }
-    if (!this.#failedSinceStart && !this.#stopped) {
-      if (!this.#synced) this.#opts.logger.info({ namespaces: this.#facts.size }, 'namespace cache synced');
-      this.#synced = true;
-      this.#failures = 0;
-    }
-  }
-
-  #onError(err: unknown): void {
-    this.#failedSinceStart = true;
-    if (this.#stopped || this.#restartTimer) return;
-    // client-node's informer stops on an error; restarting it at once would hammer an
-    // API server that is already failing, so each retry waits longer (bounded).
-    const { initialMs, maxMs } = this.#opts.backoff ?? { initialMs: 1000, maxMs: 30_000 };
-    const delay = Math.min(maxMs, initialMs * 2 ** this.#failures);
-    this.#failures += 1;
-    this.#opts.logger.warn(
-      { err: describeKubeError(err), retryInMs: delay, cacheReady: this.#synced },
-      'namespace informer failed; restarting it (cached namespaces are still used)',
-    );
-    this.#restartTimer = setTimeout(() => {
-      this.#restartTimer = undefined;
-      if (!this.#stopped) void this.#run();
-    }, delay);
-    this.#restartTimer.unref();
+  #changed(name: string): void {
+    for (const listener of this.#listeners) listener(name);
   }
 }
 

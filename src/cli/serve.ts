@@ -50,6 +50,14 @@ Runs the admission webhook: HTTPS on --port (path /inject), and plain HTTP on
       --tls-poll-interval S   how often, in seconds, the certificate files or the Secret
                               are re-read for a rotated certificate (default 5 for files,
                               30 for the Secret)
+      --no-identity-controller
+                              do not run the identity controller (workload certificates
+                              in the Secrets splice-identity-<sa>); another issuer must
+                              then keep those Secrets
+
+Unless --local or --no-identity-controller, serve also runs the identity controller:
+replicas elect a leader on the Lease splice-identity, and the leader keeps the mesh CA
+(Secret splice-ca) and one certificate Secret per meshed service account.
 
 Without --tls-cert/--tls-key (and without --local) the certificate is kept in the
 Secret splice-webhook-tls of the injector namespace and its CA written into the
@@ -70,6 +78,7 @@ interface ServeFlags {
   config: string | undefined;
   tlsFiles: { cert: string; key: string } | undefined;
   tlsPollMs: number | undefined;
+  identityController: boolean;
   help: boolean;
 }
 
@@ -102,6 +111,7 @@ export function parseServeFlags(argv: string[]): ServeFlags {
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'tls-poll-interval': { type: 'string' },
+        'no-identity-controller': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -122,6 +132,7 @@ export function parseServeFlags(argv: string[]): ServeFlags {
     config: values.config,
     tlsFiles: cert !== undefined && key !== undefined ? { cert, key } : undefined,
     tlsPollMs: pollSeconds(values['tls-poll-interval']),
+    identityController: !local && values['no-identity-controller'] !== true,
     help: values.help === true,
   };
   if (flags.host.trim() === '') throw new UsageError('--host: must not be empty');
@@ -243,6 +254,12 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
       // Not awaited: the webhook may answer before the first list (misses are a GET);
       // /readyz reports the cache until it has synced.
       void source.start();
+      if (flags.identityController) {
+        // Loaded only here: --local and --no-identity-controller never need it.
+        const { startIdentityController } = await import('../kube/identity.js');
+        const identity = startIdentityController(kc, { config, namespaces: source, metrics, logger });
+        stops.push(() => identity.stop());
+      }
     }
 
     if (flags.tlsFiles) {

@@ -52,6 +52,10 @@ export interface Config {
     includeOutboundCidrs: string;
     excludeOutboundCidrs: string;
   };
+  identity: {
+    /** How long a workload certificate is valid; it is renewed at two thirds of that. */
+    certificateLifetimeSeconds: number;
+  };
 }
 
 export const PROXY_LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'critical', 'off'] as const;
@@ -93,7 +97,13 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
     includeOutboundCidrs: '*',
     excludeOutboundCidrs: '',
   },
+  identity: {
+    certificateLifetimeSeconds: 24 * 3600,
+  },
 });
+
+const MIN_LIFETIME_S = 60;
+const MAX_LIFETIME_S = 90 * 24 * 3600;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -176,12 +186,14 @@ export function parseConfig(doc: unknown): Config {
   if (doc === null || doc === undefined) return DEFAULT_CONFIG;
   if (!isRecord(doc)) throw new ConfigError([`config must be a mapping (got ${JSON.stringify(doc)})`]);
   const d = DEFAULT_CONFIG;
-  unknownKeys(r, doc, '', ['defaultPolicy', 'injectorNamespace', 'trustDomain', 'podSecurityConflict', 'onError', 'proxy', 'init', 'redirect']);
+  unknownKeys(r, doc, '', ['defaultPolicy', 'injectorNamespace', 'trustDomain', 'podSecurityConflict', 'onError', 'proxy', 'init', 'redirect', 'identity']);
 
   const p = section(r, doc, '', 'proxy');
   unknownKeys(r, p, 'proxy.', ['image', 'imagePullPolicy', 'uid', 'logLevel', 'resources', 'nativeSidecar', 'holdApplication', 'holdCommand', 'drainSeconds']);
   const i = section(r, doc, '', 'init');
   unknownKeys(r, i, 'init.', ['image', 'imagePullPolicy', 'resources']);
+  const id = section(r, doc, '', 'identity');
+  unknownKeys(r, id, 'identity.', ['certificateLifetimeSeconds']);
   const red = section(r, doc, '', 'redirect');
   const redirectKeys = ['excludeInboundPorts', 'includeInboundPorts', 'excludeOutboundPorts', 'includeOutboundCidrs', 'excludeOutboundCidrs'] as const;
   unknownKeys(r, red, 'redirect.', [...redirectKeys]);
@@ -231,6 +243,13 @@ export function parseConfig(doc: unknown): Config {
       resources: resources(r, i, 'init.', d.init.resources),
     },
     redirect,
+    identity: {
+      certificateLifetimeSeconds: pick(r, id, 'identity.', 'certificateLifetimeSeconds', d.identity.certificateLifetimeSeconds, (v) =>
+        Number.isInteger(v) && (v as number) >= MIN_LIFETIME_S && (v as number) <= MAX_LIFETIME_S
+          ? undefined
+          : `must be whole seconds from ${MIN_LIFETIME_S} to ${MAX_LIFETIME_S} (90 days)`,
+      ),
+    },
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return deepFreeze(config);

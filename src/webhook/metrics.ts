@@ -9,8 +9,18 @@ import type { ReasonId } from '../inject/reasons.js';
 /** What a request came to: the engine's three results, plus splice's own failures and out-of-scope requests. */
 export type RequestResult = 'inject' | 'skip' | 'deny' | 'error' | 'ignored';
 
+/** The identity controller's series (src/kube/identity-controller.ts). */
+export interface IdentityMetrics {
+  issued(): void;
+  renewed(): void;
+  failed(): void;
+  /** Where the scrape reads the earliest expiry (ms since the epoch) and the leader status from. */
+  observe(source: { earliestExpiry(): number | undefined; isLeader(): boolean }): void;
+}
+
 export interface Metrics {
   registry: Registry;
+  identity: IdentityMetrics;
   /** Counts one request: one increment per reason ID, or one with reason "none". */
   recordRequest(result: RequestResult, reasons: readonly ReasonId[], seconds: number): void;
   /** Publishes when a certificate in use stops being valid. */
@@ -42,6 +52,7 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
   collectDefaultMetrics({ register: registry, prefix: 'splice_' });
+  const identity = identityMetrics(registry);
 
   // Every request touches these series; looking a labelled series up by its label
   // object hashes the labels each time, so each series is looked up once and kept.
@@ -52,6 +63,7 @@ export function createMetrics(): Metrics {
 
   return {
     registry,
+    identity,
     recordRequest(result, reasons, seconds) {
       if (reasons.length === 0) countRequest(result, 'none');
       else for (const reason of reasons.length === 1 ? reasons : new Set(reasons)) countRequest(result, reason);
@@ -59,6 +71,40 @@ export function createMetrics(): Metrics {
     },
     recordCertificateExpiry(certificate, notAfter) {
       expiry.set({ certificate }, Math.floor(notAfter.getTime() / 1000));
+    },
+  };
+}
+
+function identityMetrics(registry: Registry): IdentityMetrics {
+  const counter = (name: string, help: string) => new Counter({ name, help, registers: [registry] });
+  const issued = counter('splice_identity_certificates_issued_total', 'Workload certificates issued for a Secret that was missing or had been edited.');
+  const renewed = counter('splice_identity_certificates_renewed_total', 'Workload certificates renewed: two thirds of the lifetime passed, the CA changed, or the lifetime was shortened.');
+  const failed = counter('splice_identity_certificate_failures_total', 'Failed attempts to read the mesh CA or to write an identity Secret (each is retried).');
+  let source: { earliestExpiry(): number | undefined; isLeader(): boolean } | undefined;
+  new Gauge({
+    name: 'splice_identity_earliest_expiry_seconds',
+    help: 'Seconds until the first identity Secret certificate expires (negative: already expired); absent while there is none.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      const t = source?.earliestExpiry();
+      if (t !== undefined) this.set((t - Date.now()) / 1000);
+    },
+  });
+  new Gauge({
+    name: 'splice_identity_leader',
+    help: '1 while this replica leads (and is the one writing identity Secrets), else 0.',
+    registers: [registry],
+    collect() {
+      this.set(source?.isLeader() ? 1 : 0);
+    },
+  });
+  return {
+    issued: () => issued.inc(),
+    renewed: () => renewed.inc(),
+    failed: () => failed.inc(),
+    observe: (s) => {
+      source = s;
     },
   };
 }

@@ -18,7 +18,7 @@ const MANIFESTS = join(ROOT, 'manifests');
 const NAMESPACE = 'splice-system';
 const EXCLUDED_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease', 'splice-system'];
 const TLS_SECRET = 'splice-webhook-tls';
-const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration']);
+const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding', 'MutatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
 
 interface Manifest {
   apiVersion: string;
@@ -325,37 +325,56 @@ describe('RBAC', () => {
       }
   });
 
-  test('nothing grants pods or secrets cluster-wide', () => {
-    for (const role of clusterRoles)
-      for (const rule of role.rules) {
-        assert.ok(!grants(rule, 'pods') && !grants(rule, 'secrets'), `ClusterRole ${role.metadata.name}: ${JSON.stringify(rule)}`);
+  test('only the identity controller\'s ClusterRole reaches pods, service accounts and secrets cluster-wide, with exactly the verbs it uses', () => {
+    const wide = (resource: string) => clusterRoles.flatMap((role) => role.rules.filter((r) => grants(r, resource)).map((rule) => ({ role, rule })));
+    const verbs = (resource: string) => wide(resource).flatMap(({ rule }) => rule.verbs).sort();
+    for (const resource of ['pods', 'serviceaccounts', 'secrets']) {
+      for (const { role, rule } of wide(resource)) {
+        assert.equal(role.metadata.name, 'splice-identity', `ClusterRole ${role.metadata.name}: ${JSON.stringify(rule)}`);
+        assert.deepEqual(rule.resources, [resource], 'no subresources');
       }
+    }
+    assert.deepEqual(verbs('pods'), ['list', 'watch']);
+    assert.deepEqual(verbs('serviceaccounts'), ['list', 'watch']);
+    assert.deepEqual(verbs('secrets'), ['create', 'delete', 'get', 'list', 'update', 'watch']);
     // A RoleBinding to a ClusterRole would carry the ClusterRole's rules into a namespace
     // without this test seeing them.
     for (const binding of all<Binding>('RoleBinding')) assert.equal(binding.roleRef.kind, 'Role', `RoleBinding ${binding.metadata.name}`);
   });
 
-  test('secrets are only in splice-system, and only splice-webhook-tls can be read or updated', () => {
+  test('secret writes of the splice ServiceAccount are held to its own Secrets by a ValidatingAdmissionPolicy, bound to deny', () => {
+    interface Policy extends Manifest {
+      spec: { failurePolicy: string; matchConstraints: { resourceRules: Array<{ resources: string[]; operations: string[] }> }; matchConditions: Array<{ expression: string }> };
+    }
+    const policy = one<Policy>('ValidatingAdmissionPolicy', 'splice-secrets');
+    assert.equal(policy.spec.failurePolicy, 'Fail');
+    assert.deepEqual(policy.spec.matchConstraints.resourceRules.map((r) => [r.resources, r.operations]), [[['secrets'], ['CREATE', 'UPDATE', 'DELETE']]]);
+    assert.match(policy.spec.matchConditions[0]?.expression ?? '', /system:serviceaccount:splice-system:splice/);
+    const binding = one<Manifest & { spec: { policyName: string; validationActions: string[] } }>('ValidatingAdmissionPolicyBinding', 'splice-secrets');
+    assert.deepEqual([binding.spec.policyName, binding.spec.validationActions], ['splice-secrets', ['Deny']]);
+  });
+
+  test('in splice-system, a Role names each Secret and the Lease splice reads or updates', () => {
     const secretRules = roles.flatMap((role) => role.rules.filter((r) => grants(r, 'secrets')).map((rule) => ({ role, rule })));
     assert.ok(secretRules.length > 0, 'a Role grants the TLS secret');
     for (const { role, rule } of secretRules) {
       assert.equal(role.metadata.namespace, NAMESPACE);
       assert.deepEqual(rule.resources, ['secrets'], 'no secret subresources');
       // create cannot be restricted by name; every other verb is.
-      if (!(rule.verbs.length === 1 && rule.verbs[0] === 'create')) {
-        assert.deepEqual(rule.resourceNames, [TLS_SECRET], JSON.stringify(rule));
-      }
+      if (!(rule.verbs.length === 1 && rule.verbs[0] === 'create')) assert.ok(rule.resourceNames?.length, JSON.stringify(rule));
       for (const verb of ['list', 'watch', 'delete', 'deletecollection', 'patch']) {
         assert.ok(!rule.verbs.includes(verb), `no ${verb} on secrets: ${JSON.stringify(rule)}`);
       }
     }
-    // Verbs on the TLS secret by name, and on secrets of any name (resourceNames absent).
-    const verbs = (name?: string): string[] =>
-      secretRules
-        .filter(({ rule }) => (name === undefined ? rule.resourceNames === undefined : (rule.resourceNames ?? []).includes(name)))
-        .flatMap(({ rule }) => rule.verbs);
-    assert.deepEqual(verbs(TLS_SECRET).sort(), ['get', 'update']);
-    assert.deepEqual(verbs(undefined), ['create']);
+    // Verbs on each secret by name, and on secrets of any name (resourceNames absent).
+    const verbs = (rules: Array<{ rule: PolicyRule }>, name?: string): string[] =>
+      rules.filter(({ rule }) => (name === undefined ? rule.resourceNames === undefined : (rule.resourceNames ?? []).includes(name))).flatMap(({ rule }) => rule.verbs);
+    assert.deepEqual(verbs(secretRules, TLS_SECRET).sort(), ['get', 'update']);
+    assert.deepEqual(verbs(secretRules, 'splice-ca'), ['get']);
+    assert.deepEqual(verbs(secretRules, undefined), ['create']);
+    const leaseRules = roles.flatMap((role) => role.rules.filter((r) => (r.resources ?? []).includes('leases')).map((rule) => ({ role, rule })));
+    assert.deepEqual(verbs(leaseRules, 'splice-identity').sort(), ['get', 'update']);
+    assert.deepEqual(verbs(leaseRules, undefined), ['create']);
   });
 
   test('the webhook configuration is writable only by name', () => {

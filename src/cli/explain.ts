@@ -3,6 +3,8 @@
 
 import { createPatch } from 'diff';
 import { stringify } from 'yaml';
+import type { Config } from '../inject/config.js';
+import { identityLines, type LookupSecret } from './identity.js';
 import type { CliIO } from './io.js';
 import type { PodResult } from './run-manifests.js';
 import { MANIFEST_FLAGS, runManifests } from './run-manifests.js';
@@ -13,13 +15,15 @@ For each pod or pod template: whether splice injects it, every reason, the warni
 kubectl would show, and what would change.
 
 ${MANIFEST_FLAGS}
+      --cluster               also look up each injected pod's identity Secret in the
+                              cluster of the current kubeconfig (needs get on secrets)
 `;
 
 // The inline Envoy bootstrap is one long JSON string; shown whole it would bury the diff.
 const LONG = 160;
 const shorten = (line: string) => (line.length > LONG ? `${line.slice(0, LONG)}… (${line.length} chars)` : line);
 
-function section(result: PodResult): string {
+async function section(result: PodResult, config: Config, lookup: LookupSecret | undefined): Promise<string> {
   const { site, decision, namespace } = result;
   const lines = [`${site.label} (namespace ${namespace})`, `  decision: ${decision.result}`, '  reasons:'];
   for (const r of decision.reasons) lines.push(`    - ${r.id}: ${r.message}`);
@@ -36,6 +40,7 @@ function section(result: PodResult): string {
     // Drop the "Index:" and "====" header lines that createPatch writes first.
     for (const line of patch.split('\n').slice(2)) if (line !== '') lines.push(`    ${shorten(line)}`);
     lines.push(`  patch: ${decision.patch.length} JSON Patch operations`);
+    lines.push(...(await identityLines(result, config, lookup)));
   }
   return `${lines.join('\n')}\n`;
 }
@@ -45,11 +50,29 @@ export async function explainCommand(argv: string[], io: CliIO): Promise<number>
     io.stdout(EXPLAIN_USAGE);
     return 0;
   }
-  const run = await runManifests(argv, io);
+  const cluster = argv.includes('--cluster');
+  const run = await runManifests(
+    argv.filter((a) => a !== '--cluster'),
+    io,
+  );
   if (run.results.length === 0) {
     io.stderr('no pods or pod templates found in the input\n');
     return 1;
   }
-  io.stdout(run.results.map(section).join('\n'));
+  // Loaded only with --cluster: explaining a file needs no cluster.
+  let lookup: LookupSecret | undefined;
+  if (cluster) {
+    try {
+      lookup = (await import('../kube/secret-lookup.js')).clusterSecretLookup();
+    } catch (e) {
+      // No kubeconfig: a sentence that says what to do, not a stack trace.
+      if (!(e instanceof Error && e.name === 'KubeAccessError')) throw e;
+      io.stderr(`splice explain --cluster: ${e.message}\n`);
+      return 1;
+    }
+  }
+  const sections: string[] = [];
+  for (const result of run.results) sections.push(await section(result, run.config, lookup));
+  io.stdout(sections.join('\n'));
   return 0;
 }

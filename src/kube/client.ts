@@ -14,7 +14,13 @@ export class KubeAccessError extends Error {
  */
 export function loadKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromDefault();
+  try {
+    kc.loadFromDefault();
+  } catch (err) {
+    // A KUBECONFIG naming a missing or broken file: client-node throws the bare fs or
+    // parse error, which does not say which file.
+    throw new KubeAccessError(`cannot load the kubeconfig ${process.env.KUBECONFIG ?? '~/.kube/config'}: ${err instanceof Error ? err.message : String(err)}`);
+  }
   const cluster = kc.getCurrentCluster();
   if (!cluster || cluster.server === 'http://localhost:8080') {
     throw new KubeAccessError(

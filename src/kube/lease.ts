@@ -70,8 +70,8 @@ export class LeaderElector {
   #leading = false;
   #term = -1;
   #lastRenewed = Number.NEGATIVE_INFINITY;
-  /** The last Lease record seen, and when (monotonic) it was first seen. */
-  #observed: { key: string; at: number } | undefined;
+  /** The last Lease record seen, when (monotonic) it was first seen, and when it runs out. */
+  #observed: { key: string; at: number; expires: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = true;
   #running: Promise<void> | undefined;
@@ -102,7 +102,7 @@ export class LeaderElector {
       if (this.#stopped) return;
       this.#running = this.tick();
       await this.#running;
-      if (!this.#stopped) this.#timer = setTimeout(() => void loop(), this.#retryPeriodMs);
+      if (!this.#stopped) this.#timer = setTimeout(() => void loop(), this.#nextTryMs());
     };
     void loop();
   }
@@ -116,6 +116,18 @@ export class LeaderElector {
       this.#stepDown('stopping');
       await this.#release();
     }
+  }
+
+  /**
+   * A leader renews every retry period. A standby looks twice as often, so it sees the
+   * last renewal of a leader that died at most half a retry period late, and it tries
+   * again exactly when the Lease runs out rather than up to a retry period after.
+   */
+  #nextTryMs(): number {
+    const half = Math.round(this.#retryPeriodMs / 2);
+    if (this.#leading || this.#observed === undefined) return this.#leading ? this.#retryPeriodMs : half;
+    const untilExpiry = this.#observed.expires - this.#o.monotonic();
+    return Math.max(10, Math.min(half, Math.ceil(untilExpiry)));
   }
 
   /** One attempt to take or renew the Lease (the loop calls it every retry period). */
@@ -142,14 +154,20 @@ export class LeaderElector {
       const created = await this.#write(() =>
         this.#o.api.create({ holder: me, durationSeconds, acquireTime: now, renewTime: now, transitions: 0 }),
       );
-      if (created) this.#startLeading(created.transitions);
+      if (created) {
+        this.#lastRenewed = this.#o.monotonic();
+        this.#startLeading(created.transitions);
+      }
       return created !== undefined;
     }
 
     const key = `${current.holder} ${current.renewTime.getTime()} ${current.transitions}`;
-    if (this.#observed?.key !== key) this.#observed = { key, at: this.#o.monotonic() };
+    if (this.#observed?.key !== key) {
+      const at = this.#o.monotonic();
+      this.#observed = { key, at, expires: at + current.durationSeconds * 1000 };
+    }
     const mine = current.holder === me;
-    const free = current.holder === '' || this.#o.monotonic() >= this.#observed.at + current.durationSeconds * 1000;
+    const free = current.holder === '' || this.#o.monotonic() >= this.#observed.expires;
     if (!mine && !free) {
       if (this.#leading) this.#stepDown(`the Lease is held by ${current.holder}`);
       return false;
@@ -164,7 +182,10 @@ export class LeaderElector {
     };
     const written = await this.#write(() => this.#o.api.update(next));
     if (!written) return false;
-    this.#observed = { key: `${written.holder} ${written.renewTime.getTime()} ${written.transitions}`, at: this.#o.monotonic() };
+    const at = this.#o.monotonic();
+    this.#observed = { key: `${written.holder} ${written.renewTime.getTime()} ${written.transitions}`, at, expires: at + written.durationSeconds * 1000 };
+    // Renewed before the callback runs: it may write at once, and writes check isLeader().
+    this.#lastRenewed = this.#o.monotonic();
     if (!mine || !this.#leading) this.#startLeading(written.transitions);
     return true;
   }

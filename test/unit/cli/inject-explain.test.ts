@@ -105,6 +105,25 @@ describe('splice explain', () => {
     assert.match(r.stdout, /namespace_disabled/);
     assert.doesNotMatch(r.stdout, /changes:/);
   });
+  test('names the identity an injected pod gets and the Secret it comes from; --cluster looks the Secret up', async () => {
+    const r = await cli(['explain', '-f', '-'], DEPLOYMENT);
+    assert.match(r.stdout, /identity: spiffe:\/\/cluster\.local\/ns\/shop\/sa\/\S+\n\s+certificate from Secret shop\/splice-identity-\S+\n\s+Secret: not looked up \(add --cluster/);
+    const skipped = await cli(['explain', '-f', '-', '--namespace-labels', 'splice.dev/inject=disabled'], DEPLOYMENT);
+    assert.doesNotMatch(skipped.stdout, /identity:/);
+  });
+  test('--cluster with a kubeconfig that is not there says so in a sentence', async () => {
+    const saved = { ...process.env };
+    process.env.KUBECONFIG = '/nonexistent/kubeconfig';
+    delete process.env.KUBERNETES_SERVICE_HOST;
+    try {
+      const r = await cli(['explain', '-f', '-', '--cluster'], DEPLOYMENT);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^splice explain --cluster: cannot load the kubeconfig \/nonexistent\/kubeconfig: .*ENOENT/);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      process.env = saved;
+    }
+  });
   test('input without pods is an error', async () => {
     const r = await cli(['explain', '-f', '-'], SERVICE);
     assert.equal(r.code, 1);

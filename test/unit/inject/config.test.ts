@@ -32,12 +32,15 @@ describe('config', () => {
     assert.equal(c.proxy.logLevel, 'debug');
     assert.deepEqual(c.proxy.resources, { requests: {}, limits: { memory: '1Gi' } });
     assert.equal(c.proxy.image, DEFAULT_CONFIG.proxy.image);
+    assert.equal(parseConfig({ identity: { certificateLifetimeSeconds: 60 } }).identity.certificateLifetimeSeconds, 60);
+    assert.equal(DEFAULT_CONFIG.identity.certificateLifetimeSeconds, 86400);
   });
   test('every problem is reported at once, naming the key and the value', () => {
     const p = problems({
       defaultPolicy: 'on',
       proxy: { uid: 0, logLevel: 'loud', resources: { requests: { cpu: 'lots' } } },
       redirect: { excludeInboundPorts: '80,99999', includeOutboundCidrs: '10.0.0.0/99' },
+      identity: { certificateLifetimeSeconds: 30, renewAt: 0.5 },
       tracing: true,
     });
     const expect = [
@@ -48,6 +51,8 @@ describe('config', () => {
       /^proxy\.resources\.requests\.cpu: .*\(got "lots"\)/,
       /^redirect\.excludeInboundPorts: has port 99999 outside 1-65535 \(got "80,99999"\)/,
       /^redirect\.includeOutboundCidrs: .*10\.0\.0\.0\/99/,
+      /^identity\.renewAt: unknown key/,
+      /^identity\.certificateLifetimeSeconds: must be whole seconds from 60 to 7776000 \(90 days\) \(got 30\)/,
     ];
     assert.equal(p.length, expect.length, p.join('\n'));
     for (const re of expect) assert.ok(p.some((m) => re.test(m)), `no problem matches ${re}:\n${p.join('\n')}`);

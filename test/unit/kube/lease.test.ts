@@ -55,7 +55,8 @@ function candidate(store: Store, identity: string, clock: { ms: number }) {
     logger: pino({ level: 'silent' }),
     monotonic: () => clock.ms,
     now: () => new Date(1_800_000_000_000 + clock.ms),
-    onStartedLeading: (term) => events.push(`lead ${term}`),
+    // The callback may write at once, so the elector must already count as leader then.
+    onStartedLeading: (term) => events.push(`lead ${term}${elector.isLeader() ? '' : ' but isLeader() is false'}`),
     onStoppedLeading: () => events.push('stop'),
   });
   return { elector, events };

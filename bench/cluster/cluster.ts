@@ -328,12 +328,13 @@ function portTaken(port: number): Promise<boolean> {
 
 /** `splice serve` on the benchmark's ports, checked to be the process that answers there. */
 /** `settle: true` preloads bench/http/settle.ts: SIGUSR2 then makes splice collect its garbage. */
-export async function startBenchSplice(o: { settle?: boolean } = {}): Promise<SpliceProcess> {
+/** `args` go to `splice serve` (e.g. --no-identity-controller). */
+export async function startBenchSplice(o: { settle?: boolean; args?: string[] } = {}): Promise<SpliceProcess> {
   for (const port of [BENCH_WEBHOOK_PORT, BENCH_METRICS_PORT]) {
     if (await portTaken(port)) throw new Error(`127.0.0.1:${port} is already in use; the benchmark's splice needs it`);
   }
   const env = o.settle ? { NODE_OPTIONS: `--expose-gc --import ${compiled('http/settle.js')}` } : undefined;
-  const splice = await startSplice({ port: BENCH_WEBHOOK_PORT, metricsPort: BENCH_METRICS_PORT, ...(env ? { env } : {}) });
+  const splice = await startSplice({ port: BENCH_WEBHOOK_PORT, metricsPort: BENCH_METRICS_PORT, ...(env ? { env } : {}), ...(o.args ? { args: o.args } : {}) });
   if (splice.child.exitCode !== null || !splice.log().includes('"msg":"splice listening"')) {
     await splice.stop();
     throw new Error(`splice serve did not come up on ${BENCH_WEBHOOK_PORT}:\n${splice.log().slice(-2000)}`);

@@ -47,9 +47,9 @@ Runs the admission webhook: HTTPS on --port (path /inject), and plain HTTP on
       --config FILE           splice config (YAML; default: built-in defaults)
       --tls-cert FILE         serving certificate (PEM), re-read when it changes
       --tls-key FILE          its private key (PEM); give both or neither
-      --tls-poll-interval S   how often, in seconds, the certificate files or the Secret
-                              are re-read for a rotated certificate (default 5 for files,
-                              30 for the Secret)
+      --tls-poll-interval S   how often, in seconds, the certificate files or the Secrets
+                              (splice-webhook-tls, and the mesh CA splice-ca) are re-read
+                              for a rotated certificate (default 5 for files, 30 for Secrets)
       --no-identity-controller
                               do not run the identity controller (workload certificates
                               in the Secrets splice-identity-<sa>); another issuer must
@@ -257,7 +257,13 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
       if (flags.identityController) {
         // Loaded only here: --local and --no-identity-controller never need it.
         const { startIdentityController } = await import('../kube/identity.js');
-        const identity = startIdentityController(kc, { config, namespaces: source, metrics, logger });
+        const identity = startIdentityController(kc, {
+          config,
+          namespaces: source,
+          metrics,
+          logger,
+          ...(flags.tlsPollMs !== undefined ? { caPollMs: flags.tlsPollMs } : {}),
+        });
         stops.push(() => identity.stop());
       }
     }

@@ -113,6 +113,8 @@ export interface NamespaceFacts {
   name: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
+  /** Being deleted: nothing new can be created in it (the identity controller leaves it alone). */
+  terminating?: boolean;
 }
 
 /** What splice knows about the cluster. `version` is absent when no API server was asked. */

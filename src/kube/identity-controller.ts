@@ -128,6 +128,9 @@ export class IdentityController {
   async #pollCa(): Promise<void> {
     try {
       const changed = await this.#o.ca.refresh(this.#o.elector.isLeader());
+      // A CA Secret that cannot sign blocks every new identity once the one in use runs
+      // out: counted on every read, so an alert on the counter fires until it is fixed.
+      if (this.#o.ca.problem() !== undefined) this.#o.metrics.failed();
       if (changed) this.#enqueueAll();
     } catch (err) {
       this.#o.metrics.failed();
@@ -212,6 +215,8 @@ export class IdentityController {
     const owner = this.#o.caches.owner(key);
     const secret = this.#o.caches.secret(key);
     if (owner === undefined) return; // the ServiceAccount is gone: the garbage collector deletes its Secret
+    // A namespace being deleted takes its Secrets with it, and refuses new ones.
+    if (this.#o.namespaces.cached(namespace)?.terminating === true) return;
     if (!this.#wanted(key)) {
       if (secret !== undefined) await this.#delete(key, secret);
       return;

@@ -19,7 +19,10 @@ export interface RunningIdentity {
   stop(): Promise<void>;
 }
 
-export function startIdentityController(kc: KubeConfig, o: { config: Config; namespaces: NamespaceView; metrics: Metrics; logger: Logger }): RunningIdentity {
+export function startIdentityController(
+  kc: KubeConfig,
+  o: { config: Config; namespaces: NamespaceView; metrics: Metrics; logger: Logger; caPollMs?: number },
+): RunningIdentity {
   const logger = o.logger.child({ component: 'identity' });
   const core = kc.makeApiClient(CoreV1Api);
   const ca = new MeshCaStore({ secrets: core, namespace: o.config.injectorNamespace, trustDomain: o.config.trustDomain, logger });
@@ -43,6 +46,7 @@ export function startIdentityController(kc: KubeConfig, o: { config: Config; nam
     secrets: core,
     metrics: o.metrics.identity,
     logger,
+    ...(o.caPollMs !== undefined ? { caPollMs: o.caPollMs } : {}),
   });
   o.metrics.identity.observe({ earliestExpiry: () => caches.earliestExpiry(), isLeader: () => elector.isLeader() });
   controller.start();

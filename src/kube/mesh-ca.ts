@@ -42,7 +42,7 @@ export class MeshCaStore {
     return this.#current;
   }
 
-  /** Why the last read found no usable CA, for /readyz-style reporting and logs. */
+  /** Why the Secret read last is unusable (it exists but cannot sign); undefined otherwise. */
   problem(): string | undefined {
     return this.#problem;
   }
@@ -57,7 +57,8 @@ export class MeshCaStore {
     let secret: V1Secret | undefined = await this.#read();
     if (secret === undefined && mayCreate) secret = await this.#create();
     if (secret === undefined) {
-      this.#problem = `${where} does not exist yet (the leader creates it)`;
+      // Not a problem: the leader creates it.
+      this.#problem = undefined;
       return false;
     }
     let ca: MeshCa;
@@ -65,7 +66,9 @@ export class MeshCaStore {
       ca = parseMeshCa(decode(secret.data), where);
     } catch (err) {
       this.#problem = err instanceof CaError ? err.message : String(err);
-      this.#o.logger.error({ problem: this.#problem }, 'the mesh CA is unusable; certificates are not issued or renewed until it is fixed');
+      this.#o.logger.error({ problem: this.#problem }, this.#current
+          ? 'the mesh CA Secret cannot sign; identities go on with the CA read before, until it is fixed'
+          : 'the mesh CA Secret cannot sign; no identity is issued or renewed until it is fixed');
       return false;
     }
     this.#problem = undefined;

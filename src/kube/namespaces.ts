@@ -34,7 +34,9 @@ const NONE: Record<string, string> = Object.freeze({}) as Record<string, string>
 export function toFacts(ns: V1Namespace): NamespaceFacts | undefined {
   const name = ns.metadata?.name;
   if (!name) return undefined;
-  return { name, labels: ns.metadata?.labels ?? NONE, annotations: ns.metadata?.annotations ?? NONE };
+  const facts: NamespaceFacts = { name, labels: ns.metadata?.labels ?? NONE, annotations: ns.metadata?.annotations ?? NONE };
+  if (ns.metadata?.deletionTimestamp !== undefined) facts.terminating = true;
+  return facts;
 }
 
 export class InformerNamespaceSource implements NamespaceSource {

@@ -79,7 +79,7 @@ function identityMetrics(registry: Registry): IdentityMetrics {
   const counter = (name: string, help: string) => new Counter({ name, help, registers: [registry] });
   const issued = counter('splice_identity_certificates_issued_total', 'Workload certificates issued for a Secret that was missing or had been edited.');
   const renewed = counter('splice_identity_certificates_renewed_total', 'Workload certificates renewed: two thirds of the lifetime passed, the CA changed, or the lifetime was shortened.');
-  const failed = counter('splice_identity_certificate_failures_total', 'Failed attempts to read the mesh CA or to write an identity Secret (each is retried).');
+  const failed = counter('splice_identity_certificate_failures_total', 'Failed identity Secret writes (each is retried), and every read of a mesh CA Secret that cannot be read or cannot sign.');
   let source: { earliestExpiry(): number | undefined; isLeader(): boolean } | undefined;
   new Gauge({
     name: 'splice_identity_earliest_expiry_seconds',

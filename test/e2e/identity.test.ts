@@ -4,13 +4,12 @@
 // collector deletes what a deleted ServiceAccount owned.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
-import { connect, createServer, type TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { apply, getJson, kubectl, ok, waitFor } from './lib/kubectl.js';
 import { appears, checkLeaf, decode, disappears, metric, secret, type SecretJson } from './lib/identity.js';
 import { isInjected, namespaceManifest, podManifest, type PodJson } from './lib/objects.js';
+import { mutualTls } from '../support/tls.js';
 import { REPO, installManifests, startSplice, type SpliceProcess } from './lib/splice.js';
 
 const NS = 'e2e-identity';
@@ -27,22 +26,9 @@ function mustApply(manifest: unknown): void {
 }
 
 /** Mutual TLS between two identities, each trusting only its ca.crt: what each side saw of the other. */
-async function handshake(server: SecretJson, client: SecretJson): Promise<{ serverSaw?: string; clientSaw?: string }> {
+function handshake(server: SecretJson, client: SecretJson): ReturnType<typeof mutualTls> {
   const pems = (s: SecretJson) => ({ cert: decode(s.data['tls.crt']), key: decode(s.data['tls.key']), ca: decode(s.data['ca.crt']) });
-  const srv = createServer({ ...pems(server), requestCert: true, rejectUnauthorized: true });
-  const accepted = once(srv, 'secureConnection') as Promise<[TLSSocket]>;
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  const sock = connect({ host: '127.0.0.1', port, ...pems(client), checkServerIdentity: () => undefined });
-  try {
-    await once(sock, 'secureConnect');
-    const [peer] = await accepted;
-    return { serverSaw: peer.getPeerX509Certificate()?.subjectAltName, clientSaw: sock.getPeerX509Certificate()?.subjectAltName };
-  } finally {
-    sock.destroy();
-    srv.close();
-  }
+  return mutualTls(pems(server), pems(client));
 }
 
 /** Everything a dry run could have left behind in a namespace. */

@@ -113,10 +113,11 @@ describe('14. leader election between two splice serve processes', () => {
     const expiredFor = takeover - lastRenewal;
     t.diagnostic(`the Lease was taken ${expiredFor} ms after the dead leader's last renewal (${fromKill} ms after the kill)`);
     // Never before the lease ran out (no two leaders), and then within the time the
-    // standby needs to notice: it looks every half retry period, and tries again the
-    // moment the lease runs out by its own clock.
+    // standby needs to notice: it looks every half retry period (so it sees the last
+    // renewal up to 1 s late) and tries again the moment the lease runs out by its own
+    // clock; the other half period is room for a busy 2-core machine.
     assert.ok(expiredFor >= LEASE_MS, `taken ${expiredFor} ms after the last renewal, before the lease ran out`);
-    assert.ok(expiredFor <= LEASE_MS + RETRY_MS / 2 + 500, `taken ${expiredFor} ms after the last renewal`);
+    assert.ok(expiredFor <= LEASE_MS + RETRY_MS, `taken ${expiredFor} ms after the last renewal`);
     assert.equal(apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'late', namespace: NS } }).code, 0);
     await appears(NS, 'splice-identity-late', 5000);
   });

@@ -3,12 +3,11 @@
 
 import assert from 'node:assert/strict';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { once } from 'node:events';
-import { connect, createServer, type TLSSocket } from 'node:tls';
 import { describe, test } from 'node:test';
 import { generate } from 'selfsigned';
 import { CaError, parseMeshCa, type MeshCa } from '../../../src/identity/ca.js';
 import { generateMeshRoot, issueIdentity, type IssuedIdentity } from '../../../src/identity/issue.js';
+import { mutualTls } from '../../support/tls.js';
 
 const ID = { trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'web' };
 const HOUR = 3_600_000;
@@ -46,24 +45,8 @@ async function intermediate(): Promise<{ root: string; cert: string; key: string
   return { root: root.cert, cert: pems.cert, key: pems.private };
 }
 
-/** Completes a mutual TLS handshake: `server` presents its identity, `client` its own, each trusting only ca.crt. */
-async function mtls(server: IssuedIdentity, client: IssuedIdentity): Promise<{ serverSaw: string | undefined; clientSaw: string | undefined }> {
-  const srv = createServer({ cert: server.cert, key: server.key, ca: server.trustBundle, requestCert: true, rejectUnauthorized: true });
-  const seen = once(srv, 'secureConnection') as Promise<[TLSSocket]>;
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  // No host name to check: a SPIFFE identity is checked by its URI, as Envoy does.
-  const sock = connect({ host: '127.0.0.1', port, cert: client.cert, key: client.key, ca: client.trustBundle, checkServerIdentity: () => undefined });
-  try {
-    await once(sock, 'secureConnect');
-    const [peer] = await seen;
-    return { serverSaw: peer.getPeerX509Certificate()?.subjectAltName, clientSaw: sock.getPeerX509Certificate()?.subjectAltName };
-  } finally {
-    sock.destroy();
-    srv.close();
-  }
-}
+const mtls = (server: IssuedIdentity, client: IssuedIdentity) =>
+  mutualTls({ cert: server.cert, key: server.key, ca: server.trustBundle }, { cert: client.cert, key: client.key, ca: client.trustBundle });
 
 describe('the mesh root', () => {
   test('is a CA for the trust domain, and its own trust bundle', async () => {

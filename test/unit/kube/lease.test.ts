@@ -62,14 +62,20 @@ function candidate(store: Store, identity: string, clock: { ms: number }) {
   return { elector, events };
 }
 
+/** Two candidates on one store, each having tried once: a leads in term 0, b stands by. */
+async function pair() {
+  const store = new Store();
+  const clock = { ms: 0 };
+  const a = candidate(store, 'a', clock);
+  const b = candidate(store, 'b', clock);
+  await a.elector.tick();
+  await b.elector.tick();
+  return { store, clock, a, b };
+}
+
 describe('leader election', () => {
   test('the first candidate creates the Lease and leads in term 0; the second waits while it renews', async () => {
-    const store = new Store();
-    const clock = { ms: 0 };
-    const a = candidate(store, 'a', clock);
-    const b = candidate(store, 'b', clock);
-    await a.elector.tick();
-    await b.elector.tick();
+    const { store, clock, a, b } = await pair();
     assert.deepEqual(a.events, ['lead 0']);
     assert.equal(a.elector.isLeader(), true);
     for (let t = 0; t < 10 * LEASE_MS; t += retryPeriodMs) {
@@ -83,12 +89,7 @@ describe('leader election', () => {
   });
 
   test('a dead leader: the standby takes over one lease duration after the last renewal it saw, in a new term', async () => {
-    const store = new Store();
-    const clock = { ms: 0 };
-    const a = candidate(store, 'a', clock);
-    const b = candidate(store, 'b', clock);
-    await a.elector.tick();
-    await b.elector.tick();
+    const { clock, b } = await pair();
     const lastRenewal = clock.ms;
     // a dies: only b keeps trying.
     while (!b.elector.isLeader()) {
@@ -138,12 +139,7 @@ describe('leader election', () => {
   });
 
   test('a leader that stops hands the Lease back: the standby leads on its next try', async () => {
-    const store = new Store();
-    const clock = { ms: 0 };
-    const a = candidate(store, 'a', clock);
-    const b = candidate(store, 'b', clock);
-    await a.elector.tick();
-    await b.elector.tick();
+    const { store, clock, a, b } = await pair();
     await a.elector.stop();
     assert.equal(store.record?.holder, '');
     assert.equal(a.elector.isLeader(), false);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Namespace } from '@kubernetes/client-node';
-import { InformerNamespaceSource, type NamespaceInformer } from '../../../src/kube/namespaces.js';
+import { InformerNamespaceSource, toFacts, type NamespaceInformer } from '../../../src/kube/namespaces.js';
 import { createLogger } from '../../../src/webhook/logger.js';
 
 function fakeInformer() {
@@ -47,4 +47,9 @@ test('cached namespaces keep what splice reads and drop the rest of the object t
   emit('delete', { metadata: { name: 'shop' } });
   assert.equal(await source.get('shop'), undefined);
   await source.stop();
+});
+
+test('a namespace being deleted is marked terminating (the identity controller leaves it alone)', () => {
+  assert.equal(toFacts({ metadata: { name: 'gone', deletionTimestamp: new Date() } })?.terminating, true);
+  assert.equal(toFacts({ metadata: { name: 'here' } })?.terminating, undefined);
 });

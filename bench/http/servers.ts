@@ -6,6 +6,7 @@ import * as http from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { compiled, SPLICE_BIN } from '../lib/paths.js';
 import { freePort, SERVER_CORE, start, waitFor, type Child } from '../lib/proc.js';
+import { firstSample } from '../../test/support/metrics.js';
 
 export interface Server {
   name: 'splice' | 'ceiling';
@@ -108,7 +109,5 @@ export async function startCeiling(): Promise<Server> {
 /** A value of one of splice's Prometheus series (the first sample of `name`). */
 export async function metric(server: Server, name: string): Promise<number | undefined> {
   if (server.metricsOrigin === undefined) return undefined;
-  const { text } = await httpGet(`${server.metricsOrigin}/metrics`);
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+  return firstSample((await httpGet(`${server.metricsOrigin}/metrics`)).text, name);
 }

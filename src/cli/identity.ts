@@ -20,8 +20,9 @@ export async function identityLines(result: PodResult, config: Config, lookup: L
   if (result.decision.result !== 'inject') return [];
   const serviceAccount = serviceAccountOf(result.site.pod);
   const name = identitySecretName(serviceAccount);
+  const id = spiffeId({ trustDomain: config.trustDomain, namespace: result.namespace, serviceAccount });
   const lines = [
-    `  identity: ${spiffeId({ trustDomain: config.trustDomain, namespace: result.namespace, serviceAccount })}`,
+    `  identity: ${id}`,
     `    certificate from Secret ${result.namespace}/${name}`,
   ];
   if (lookup === undefined) {
@@ -37,7 +38,7 @@ export async function identityLines(result: PodResult, config: Config, lookup: L
   } else if (found.state === 'unreadable') {
     lines.push(`    Secret: could not be read (${found.why})`);
   } else {
-    lines.push(`    Secret: exists${certificateNote(found.tlsCrt, spiffeId({ trustDomain: config.trustDomain, namespace: result.namespace, serviceAccount }))}`);
+    lines.push(`    Secret: exists${certificateNote(found.tlsCrt, id)}`);
   }
   return lines;
 }

@@ -27,6 +27,11 @@ export const IDENTITY_ANNOTATIONS = {
 /** Renew once this fraction of a certificate's lifetime has passed. */
 export const RENEW_AT = 2 / 3;
 
+/** When a certificate valid from `notBefore` to `notAfter` is due for renewal. */
+export function renewalTime(notBefore: Date, notAfter: Date): Date {
+  return new Date(notBefore.getTime() + (notAfter.getTime() - notBefore.getTime()) * RENEW_AT);
+}
+
 export interface Owner {
   name: string;
   uid: string;
@@ -141,7 +146,7 @@ export function assessSecret(secret: ObservedSecret | undefined, ctx: AssessCont
   const notBefore = new Date(leaf.validFrom);
   const notAfter = new Date(leaf.validTo);
   const life = notAfter.getTime() - notBefore.getTime();
-  const renewAt = new Date(notBefore.getTime() + life * RENEW_AT);
+  const renewAt = renewalTime(notBefore, notAfter);
   if (ctx.now >= renewAt) return { action: 'issue', kind: 'renew', why: ctx.now >= notAfter ? 'the certificate expired' : 'two thirds of its lifetime have passed' };
   // A lifetime shortened in the config takes effect now, not a day later.
   if (life > ctx.lifetimeMs * 1.25 + 60_000) return { action: 'issue', kind: 'renew', why: 'it was issued for a longer lifetime than the one configured' };

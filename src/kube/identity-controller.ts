@@ -18,7 +18,7 @@ import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { MeshCa } from '../identity/ca.js';
 import { issueIdentity } from '../identity/issue.js';
-import { assessSecret, identitySecret, type ObservedSecret } from '../identity/secret.js';
+import { assessSecret, identitySecret, renewalTime, type ObservedSecret } from '../identity/secret.js';
 import type { Config } from '../inject/config.js';
 import { namespaceInjects } from '../inject/decide.js';
 import { identitySecretName } from '../inject/keys.js';
@@ -200,9 +200,7 @@ export class IdentityController {
     this.#renewals.set(key, timer);
   }
 
-  #wanted(key: string): boolean {
-    const { namespace } = splitKey(key);
-    const ns = this.#o.namespaces.cached(namespace);
+  #wanted(key: string, namespace: string, ns: NamespaceFacts | undefined): boolean {
     if (ns !== undefined && namespaceInjects(ns, this.#o.config)) return true;
     if (namespace === this.#o.config.injectorNamespace) return false;
     return this.#o.caches.usedByInjectedPod(key);
@@ -215,9 +213,10 @@ export class IdentityController {
     const owner = this.#o.caches.owner(key);
     const secret = this.#o.caches.secret(key);
     if (owner === undefined) return; // the ServiceAccount is gone: the garbage collector deletes its Secret
+    const ns = this.#o.namespaces.cached(namespace);
     // A namespace being deleted takes its Secrets with it, and refuses new ones.
-    if (this.#o.namespaces.cached(namespace)?.terminating === true) return;
-    if (!this.#wanted(key)) {
+    if (ns?.terminating === true) return;
+    if (!this.#wanted(key, namespace, ns)) {
       if (secret !== undefined) await this.#delete(key, secret);
       return;
     }
@@ -237,8 +236,7 @@ export class IdentityController {
     if (a.kind === 'renew') this.#o.metrics.renewed();
     else this.#o.metrics.issued();
     this.#o.logger.info({ secret: `${namespace}/${body.metadata.name}`, action: a.kind, why: a.why, notAfter: issued.notAfter.toISOString() }, 'identity Secret written');
-    const renewAt = issued.notBefore.getTime() + ((issued.notAfter.getTime() - issued.notBefore.getTime()) * 2) / 3;
-    this.#schedule(key, renewAt);
+    this.#schedule(key, renewalTime(issued.notBefore, issued.notAfter).getTime());
   }
 
   /** Replace what the cache holds (resourceVersion-checked), or create; a Secret the watch does not see (label removed) is read and replaced. */

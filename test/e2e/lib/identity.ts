@@ -2,6 +2,7 @@
 // the way a peer does.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { kubectl, waitFor } from './kubectl.js';
+import { firstSample } from '../../support/metrics.js';
 import { httpGet } from './splice.js';
 
 export interface SecretJson {
@@ -48,7 +49,5 @@ export function checkLeaf(s: SecretJson, spiffe: string): X509Certificate {
 
 /** One value of splice's metrics (the first sample of `name`), or undefined. */
 export async function metric(metricsPort: number, name: string): Promise<number | undefined> {
-  const { body } = await httpGet(metricsPort, '/metrics');
-  const line = body.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+  return firstSample((await httpGet(metricsPort, '/metrics')).body, name);
 }

@@ -16,7 +16,7 @@ interface LoopResult {
 }
 
 export async function engine(): Promise<Figure[]> {
-  const seconds = size(10, 1);
+  const seconds = size(5, 1);
   const warmup = size(2, 1);
   const foreign = foreignLoad();
   const run = await runJson(

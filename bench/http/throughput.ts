@@ -44,8 +44,8 @@ const pct = (share: number) => `${Math.round(share * 100)}%`;
 
 export async function throughput(): Promise<Figure[]> {
   const rounds = size(5, 2);
-  const seconds = size(10, 2);
-  const warmupSeconds = size(5, 1);
+  const seconds = size(6, 2);
+  const warmupSeconds = size(3, 1);
   const bodies = reviewBodies();
   const servers = [await startCeiling(), await startSplice()] as const;
   try {

@@ -4,7 +4,10 @@
 //
 // Traffic shape: the pod's redirect rules send inbound TCP to 15006 and outbound TCP to
 // 15001; both listeners recover the address the connection was really meant for
-// (original_dst) and forward to it unchanged. The admin interface stays on loopback; only
+// (original_dst) and forward to it. Outbound, a destination inside the mesh's pod CIDRs
+// gets mTLS with the pod's identity; any other leaves untouched. Inbound, mTLS offered
+// with the mesh's ALPN is terminated (client certificate required), and everything else
+// is passed to the app as it came (permissive mode). The admin interface stays on loopback; only
 // /ready and /stats/prometheus are reachable from outside, each through a one-route proxy.
 
 import { PROXY_PORTS } from '../iptables/options.js';
@@ -17,7 +20,16 @@ export interface BootstrapInput {
   /** Where the workload identity (tls.crt, tls.key, ca.crt) is mounted. */
   identityDir: string;
   drainSeconds: number;
+  /** Destinations that are meshed pods: outbound connections to them originate mTLS. */
+  meshCidrs: readonly string[];
 }
+
+/**
+ * The ALPN protocol a mesh proxy offers when it originates mTLS. Inbound, only TLS that
+ * offers it is the mesh's; TLS without it is the app's own (a non-mesh client speaking
+ * HTTPS to the app) and passes through to the app unterminated.
+ */
+export const MESH_ALPN = 'splice-mtls';
 
 /**
  * The file-based SDS resources Envoy loads the identity through, by file name under
@@ -34,6 +46,7 @@ const TRUST_BUNDLE_SECRET = 'splice-trust-bundle';
 const ADMIN_CLUSTER = 'splice-admin';
 const BLACKHOLE_CLUSTER = 'blackhole';
 const OUTBOUND_CLUSTER = 'outbound-passthrough';
+const OUTBOUND_MTLS_CLUSTER = 'outbound-mtls';
 const INBOUND_CLUSTER = 'inbound-passthrough';
 
 export function spiffeId(input: Pick<BootstrapInput, 'trustDomain' | 'namespace' | 'serviceAccount'>): string {
@@ -130,6 +143,9 @@ function accessLog(direction: 'inbound' | 'outbound'): JsonObject[] {
   if (direction === 'inbound') {
     fields.peer_identity = '%DOWNSTREAM_PEER_URI_SAN%';
     fields.tls_version = '%DOWNSTREAM_TLS_VERSION%';
+  } else {
+    // The identity the destination proved, when the connection went out as mTLS.
+    fields.peer_identity = '%UPSTREAM_PEER_URI_SAN%';
   }
   return [
     {
@@ -219,22 +235,55 @@ function adminPathListener(name: string, port: number, path: string): JsonObject
   };
 }
 
-function outboundListener(): JsonObject {
+/** A CIDR as Envoy's CidrRange (the config parser has already checked it). */
+function cidrRange(cidr: string): JsonObject {
+  const slash = cidr.lastIndexOf('/');
+  return { address_prefix: cidr.slice(0, slash), prefix_len: Number(cidr.slice(slash + 1)) };
+}
+
+/**
+ * What both ends of the mesh's mTLS present and accept: the pod's own certificate, and
+ * peers whose chain ends at the mesh's trust bundle and whose SPIFFE ID is of this trust
+ * domain. Which identity a given destination must have would take service discovery;
+ * until then any identity of the mesh is accepted (the log records which one it was).
+ */
+function meshTlsContext(input: BootstrapInput): JsonObject {
+  return {
+    tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
+    alpn_protocols: [MESH_ALPN],
+    tls_certificate_sds_secret_configs: [sdsSecret(input, CERTIFICATE_SECRET, SDS_FILES.certificate)],
+    combined_validation_context: {
+      // The CA bundle comes from the identity volume; which identities it may vouch for
+      // is policy, kept here: only SPIFFE IDs of this mesh's trust domain.
+      default_validation_context: {
+        match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { prefix: `spiffe://${input.trustDomain}/` } }],
+      },
+      validation_context_sds_secret_config: sdsSecret(input, TRUST_BUNDLE_SECRET, SDS_FILES.trustBundle),
+    },
+  };
+}
+
+function outboundListener(input: BootstrapInput): JsonObject {
+  const chains: JsonObject[] = [loopGuard(PROXY_PORTS.outbound)];
+  if (input.meshCidrs.length > 0) {
+    chains.push({
+      name: 'outbound-mtls',
+      // The destination the app dialled, as original_dst restored it.
+      filter_chain_match: { prefix_ranges: input.meshCidrs.map(cidrRange) },
+      filters: [tcpProxy('outbound_mtls', OUTBOUND_MTLS_CLUSTER, accessLog('outbound'))],
+    });
+  }
+  chains.push({
+    // Outside the mesh: the app's bytes leave exactly as they would without the proxy.
+    name: 'outbound-passthrough',
+    filters: [tcpProxy('outbound', OUTBOUND_CLUSTER, accessLog('outbound'))],
+  });
   return {
     name: 'outbound',
     address: address('0.0.0.0', PROXY_PORTS.outbound),
     stat_prefix: 'outbound',
     listener_filters: [originalDst()],
-    filter_chains: [
-      loopGuard(PROXY_PORTS.outbound),
-      {
-        name: 'outbound-passthrough',
-        // Plaintext passthrough for now: originating mTLS needs to know which destinations
-        // are meshed (service discovery), which comes later. Until then the app's bytes
-        // leave exactly as they would without the proxy.
-        filters: [tcpProxy('outbound', OUTBOUND_CLUSTER, accessLog('outbound'))],
-      },
-    ],
+    filter_chains: chains,
   };
 }
 
@@ -242,20 +291,7 @@ function inboundListener(input: BootstrapInput): JsonObject {
   const downstreamTls: JsonObject = {
     '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
     require_client_certificate: true,
-    common_tls_context: {
-      tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
-      tls_certificate_sds_secret_configs: [sdsSecret(input, CERTIFICATE_SECRET, SDS_FILES.certificate)],
-      combined_validation_context: {
-        // The CA bundle comes from the identity volume; which identities it may vouch for
-        // is policy, kept here: only SPIFFE IDs of this mesh's trust domain.
-        default_validation_context: {
-          match_typed_subject_alt_names: [
-            { san_type: 'URI', matcher: { prefix: `spiffe://${input.trustDomain}/` } },
-          ],
-        },
-        validation_context_sds_secret_config: sdsSecret(input, TRUST_BUNDLE_SECRET, SDS_FILES.trustBundle),
-      },
-    },
+    common_tls_context: meshTlsContext(input),
   };
   return {
     name: 'inbound',
@@ -276,13 +312,19 @@ function inboundListener(input: BootstrapInput): JsonObject {
     filter_chains: [
       loopGuard(PROXY_PORTS.inbound),
       {
+        // TLS offering the mesh's ALPN is a mesh peer's.
         name: 'inbound-mtls',
-        // Any TLS lands here. A non-mesh client speaking its own TLS to the app would be
-        // refused (it has no mesh certificate); telling the two apart needs an ALPN the mesh
-        // client offers, which is decided together with outbound mTLS origination.
-        filter_chain_match: { transport_protocol: 'tls' },
+        filter_chain_match: { transport_protocol: 'tls', application_protocols: [MESH_ALPN] },
         transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: downstreamTls },
         filters: [tcpProxy('inbound_mtls', INBOUND_CLUSTER, accessLog('inbound'))],
+      },
+      {
+        // Other TLS is the app's own (a client outside the mesh speaking HTTPS to it): passed
+        // on unterminated. It needs a chain of its own: Envoy picks the most specific
+        // transport_protocol first and never falls back from "tls" to a chain without one.
+        name: 'inbound-tls-passthrough',
+        filter_chain_match: { transport_protocol: 'tls' },
+        filters: [tcpProxy('inbound_tls_passthrough', INBOUND_CLUSTER, accessLog('inbound'))],
       },
       {
         // Permissive mode: clients outside the mesh still reach the app in plaintext.
@@ -300,6 +342,20 @@ function originalDstCluster(name: string): JsonObject {
     type: 'ORIGINAL_DST',
     lb_policy: 'CLUSTER_PROVIDED',
     connect_timeout: '10s',
+  };
+}
+
+/** Like the passthrough cluster, but the connection to the original destination is mTLS. */
+function outboundMtlsCluster(input: BootstrapInput): JsonObject {
+  return {
+    ...originalDstCluster(OUTBOUND_MTLS_CLUSTER),
+    transport_socket: {
+      name: 'envoy.transport_sockets.tls',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+        common_tls_context: meshTlsContext(input),
+      },
+    },
   };
 }
 
@@ -333,13 +389,14 @@ export function renderBootstrap(input: BootstrapInput): JsonObject {
     },
     static_resources: {
       listeners: [
-        outboundListener(),
+        outboundListener(input),
         inboundListener(input),
         adminPathListener('readiness', PROXY_PORTS.readiness, '/ready'),
         adminPathListener('prometheus', PROXY_PORTS.prometheus, '/stats/prometheus'),
       ],
       clusters: [
         originalDstCluster(OUTBOUND_CLUSTER),
+        ...(input.meshCidrs.length > 0 ? [outboundMtlsCluster(input)] : []),
         originalDstCluster(INBOUND_CLUSTER),
         {
           name: ADMIN_CLUSTER,

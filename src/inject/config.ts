@@ -39,6 +39,11 @@ export interface Config {
     holdCommand: string[];
     /** Seconds Envoy drains connections for on shutdown. */
     drainSeconds: number;
+    /**
+     * The pod CIDRs of the mesh, comma-separated (checked, see meshCidrList): outbound
+     * connections to them originate mTLS. Empty: every connection leaves as the app sent it.
+     */
+    meshCidrs: string;
   };
   init: {
     image: string;
@@ -85,6 +90,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
     holdApplication: true,
     holdCommand: DEFAULT_HOLD_COMMAND,
     drainSeconds: 5,
+    meshCidrs: '',
   },
   init: {
     image: 'ghcr.io/splice-dev/splice:0.1.0',
@@ -175,6 +181,27 @@ function resources(r: Reader, obj: Record<string, unknown>, path: string, fallba
   return out;
 }
 
+/** `proxy.meshCidrs` as canonical CIDRs; throws a ValueError naming the key for a bad value. */
+export function meshCidrList(value: string): string[] {
+  const cidrs = parseCidrs('proxy.meshCidrs', value);
+  // mTLS to every destination would break every connection to something outside the
+  // mesh (the API server, databases, the internet): the pod CIDRs must be named.
+  if (cidrs === '*') throw new ValueError('proxy.meshCidrs', value, 'must name the pod CIDRs; "*" would send mTLS to destinations outside the mesh too');
+  return cidrs;
+}
+
+function meshCidrs(r: Reader, p: Record<string, unknown>, fallback: string): string {
+  return pick(r, p, 'proxy.', 'meshCidrs', fallback, (v) => {
+    if (typeof v !== 'string') return 'must be a string of comma-separated CIDRs, such as "10.244.0.0/16,fd00:10:244::/56"';
+    try {
+      meshCidrList(v);
+      return undefined;
+    } catch (e) {
+      return e instanceof ValueError ? e.why : String(e);
+    }
+  });
+}
+
 /**
  * Turns a parsed config document into a Config, filling defaults. Throws a ConfigError
  * listing every problem at once (key path and offending value), so an operator fixes the
@@ -189,7 +216,7 @@ export function parseConfig(doc: unknown): Config {
   unknownKeys(r, doc, '', ['defaultPolicy', 'injectorNamespace', 'trustDomain', 'podSecurityConflict', 'onError', 'proxy', 'init', 'redirect', 'identity']);
 
   const p = section(r, doc, '', 'proxy');
-  unknownKeys(r, p, 'proxy.', ['image', 'imagePullPolicy', 'uid', 'logLevel', 'resources', 'nativeSidecar', 'holdApplication', 'holdCommand', 'drainSeconds']);
+  unknownKeys(r, p, 'proxy.', ['image', 'imagePullPolicy', 'uid', 'logLevel', 'resources', 'nativeSidecar', 'holdApplication', 'holdCommand', 'drainSeconds', 'meshCidrs']);
   const i = section(r, doc, '', 'init');
   unknownKeys(r, i, 'init.', ['image', 'imagePullPolicy', 'resources']);
   const id = section(r, doc, '', 'identity');
@@ -236,6 +263,7 @@ export function parseConfig(doc: unknown): Config {
       holdApplication: pick(r, p, 'proxy.', 'holdApplication', d.proxy.holdApplication, aBoolean),
       holdCommand: pick(r, p, 'proxy.', 'holdCommand', d.proxy.holdCommand, stringList),
       drainSeconds: pick(r, p, 'proxy.', 'drainSeconds', d.proxy.drainSeconds, seconds),
+      meshCidrs: meshCidrs(r, p, d.proxy.meshCidrs),
     },
     init: {
       image: pick(r, i, 'init.', 'image', d.init.image, nonEmptyString),

@@ -4,7 +4,7 @@
 // every pod of a workload shares them (see memo.ts).
 import type { BootstrapInput } from './bootstrap.js';
 import { renderBootstrap, renderSdsFiles, SDS_FILES } from './bootstrap.js';
-import type { Config } from './config.js';
+import { meshCidrList, type Config } from './config.js';
 import { IDENTITY_MOUNT_PATH } from './keys.js';
 import { boundedMemo } from './memo.js';
 
@@ -15,7 +15,14 @@ export interface ProxyTexts {
 }
 
 export function bootstrapInput(namespace: string, serviceAccount: string, config: Config): BootstrapInput {
-  return { namespace, serviceAccount, trustDomain: config.trustDomain, identityDir: IDENTITY_MOUNT_PATH, drainSeconds: config.proxy.drainSeconds };
+  return {
+    namespace,
+    serviceAccount,
+    trustDomain: config.trustDomain,
+    identityDir: IDENTITY_MOUNT_PATH,
+    drainSeconds: config.proxy.drainSeconds,
+    meshCidrs: meshCidrList(config.proxy.meshCidrs),
+  };
 }
 
 const render = boundedMemo<ProxyTexts>(4096, (key) => {

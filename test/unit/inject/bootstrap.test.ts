@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderBootstrap, renderSdsFiles, SDS_FILES, type BootstrapInput } from '../../../src/inject/bootstrap.js';
+import { MESH_ALPN, renderBootstrap, renderSdsFiles, SDS_FILES, type BootstrapInput } from '../../../src/inject/bootstrap.js';
 import { PROXY_PORTS } from '../../../src/iptables/options.js';
 import type { JsonObject, JsonValue } from '../../../src/inject/types.js';
 
@@ -10,6 +10,7 @@ const input: BootstrapInput = {
   trustDomain: 'cluster.local',
   identityDir: '/var/run/splice/identity',
   drainSeconds: 5,
+  meshCidrs: ['10.244.0.0/16', 'fd00:10:244::/56'],
 };
 
 function obj(v: JsonValue | undefined, what: string): JsonObject {
@@ -108,22 +109,58 @@ describe('renderBootstrap', () => {
     });
   }
 
-  test('outbound 15001 recovers the original destination and passes it through', () => {
+  test('outbound 15001 recovers the original destination; outside the mesh CIDRs it passes through untouched', () => {
     const l = listenerOn(PROXY_PORTS.outbound);
     assert.deepEqual(listenerFilterNames(l), ['envoy.filters.listener.original_dst']);
-    const proxy = tcpProxyOf(chainNamed(l, 'outbound-passthrough'));
-    assert.equal(cluster(at(proxy, 'cluster')).type, 'ORIGINAL_DST');
-    assert.equal(chainNamed(l, 'outbound-passthrough').transport_socket, undefined, 'plaintext for now');
+    const passthrough = chainNamed(l, 'outbound-passthrough');
+    assert.equal(passthrough.filter_chain_match, undefined, 'the default chain: whatever no other chain matches');
+    const c = cluster(at(tcpProxyOf(passthrough), 'cluster'));
+    assert.equal(c.type, 'ORIGINAL_DST');
+    assert.equal(c.transport_socket, undefined, 'no TLS of its own: the app\'s bytes leave as sent');
   });
 
-  test('inbound 15006 has the original_dst and tls_inspector filters, and an mTLS and a plaintext chain', () => {
+  test('outbound to the mesh CIDRs originates mTLS with the pod identity and the mesh ALPN', () => {
+    const chain = chainNamed(listenerOn(PROXY_PORTS.outbound), 'outbound-mtls');
+    assert.deepEqual(chain.filter_chain_match, {
+      prefix_ranges: [
+        { address_prefix: '10.244.0.0', prefix_len: 16 },
+        { address_prefix: 'fd00:10:244::', prefix_len: 56 },
+      ],
+    });
+    const c = cluster(at(tcpProxyOf(chain), 'cluster'));
+    assert.equal(c.type, 'ORIGINAL_DST');
+    const tls = obj(at(c, 'transport_socket', 'typed_config'), 'upstream tls');
+    assert.match(String(tls['@type']), /UpstreamTlsContext$/);
+    const common = obj(at(tls, 'common_tls_context'), 'common_tls_context');
+    assert.deepEqual(common.alpn_protocols, [MESH_ALPN]);
+    assert.equal(at(common, 'tls_certificate_sds_secret_configs', 0, 'name'), 'splice-identity');
+    assert.deepEqual(at(common, 'combined_validation_context', 'default_validation_context', 'match_typed_subject_alt_names'), [
+      { san_type: 'URI', matcher: { prefix: 'spiffe://cluster.local/' } },
+    ]);
+  });
+
+  test('without mesh CIDRs no connection is given mTLS: no mTLS chain, no mTLS cluster', () => {
+    const b = renderBootstrap({ ...input, meshCidrs: [] });
+    const outbound = objs(at(b, 'static_resources', 'listeners'), 'listeners').find((x) => x.name === 'outbound');
+    assert.ok(outbound);
+    assert.deepEqual(chains(outbound).map((c) => c.name), ['loop-guard-15001', 'outbound-passthrough']);
+    const names = objs(at(b, 'static_resources', 'clusters'), 'clusters').map((c) => c.name);
+    assert.equal(names.includes('outbound-mtls'), false);
+  });
+
+  test('inbound 15006 has the original_dst and tls_inspector filters; mTLS, TLS passthrough and plaintext chains', () => {
     const l = listenerOn(PROXY_PORTS.inbound);
     assert.deepEqual(listenerFilterNames(l), ['envoy.filters.listener.original_dst', 'envoy.filters.listener.tls_inspector']);
     const mtls = chainNamed(l, 'inbound-mtls');
-    assert.deepEqual(mtls.filter_chain_match, { transport_protocol: 'tls' });
+    // Only TLS offering the mesh ALPN is terminated.
+    assert.deepEqual(mtls.filter_chain_match, { transport_protocol: 'tls', application_protocols: [MESH_ALPN] });
+    // Other TLS needs its own chain: Envoy never falls back from "tls" to the plaintext chain.
+    const tlsPassthrough = chainNamed(l, 'inbound-tls-passthrough');
+    assert.deepEqual(tlsPassthrough.filter_chain_match, { transport_protocol: 'tls' });
+    assert.equal(tlsPassthrough.transport_socket, undefined, 'passed on unterminated');
     const plain = chainNamed(l, 'inbound-plaintext');
     assert.equal(plain.transport_socket, undefined);
-    for (const c of [mtls, plain]) assert.equal(cluster(at(tcpProxyOf(c), 'cluster')).type, 'ORIGINAL_DST');
+    for (const c of [mtls, tlsPassthrough, plain]) assert.equal(cluster(at(tcpProxyOf(c), 'cluster')).type, 'ORIGINAL_DST');
     // A connection the inspector cannot classify (server-first protocols) must not be dropped.
     assert.equal(l.continue_on_listener_filters_timeout, true);
   });
@@ -131,6 +168,7 @@ describe('renderBootstrap', () => {
   test('the TLS chain requires a client certificate, validated against ca.crt for this trust domain', () => {
     const tls = obj(at(chainNamed(listenerOn(PROXY_PORTS.inbound), 'inbound-mtls'), 'transport_socket', 'typed_config'), 'tls');
     assert.equal(tls.require_client_certificate, true);
+    assert.deepEqual(at(tls, 'common_tls_context', 'alpn_protocols'), [MESH_ALPN]);
     const validation = obj(at(tls, 'common_tls_context', 'combined_validation_context'), 'validation');
     assert.deepEqual(at(validation, 'default_validation_context', 'match_typed_subject_alt_names'), [
       { san_type: 'URI', matcher: { prefix: 'spiffe://cluster.local/' } },
@@ -182,21 +220,24 @@ describe('renderBootstrap', () => {
     }
   });
 
-  test('inbound and outbound log JSON to stdout with the original destination; inbound adds the peer identity', () => {
+  test('inbound and outbound log JSON to stdout with the original destination and the peer identity', () => {
     const logFormat = (chain: JsonObject): JsonObject => {
       const log = obj(at(tcpProxyOf(chain), 'access_log', 0), 'access_log');
       assert.equal(log.name, 'envoy.access_loggers.stdout');
       return obj(at(log, 'typed_config', 'log_format', 'json_format'), 'json_format');
     };
     const inbound = listenerOn(PROXY_PORTS.inbound);
-    for (const chain of [chainNamed(inbound, 'inbound-mtls'), chainNamed(inbound, 'inbound-plaintext')]) {
+    for (const chain of [chainNamed(inbound, 'inbound-mtls'), chainNamed(inbound, 'inbound-tls-passthrough'), chainNamed(inbound, 'inbound-plaintext')]) {
       const f = logFormat(chain);
       assert.equal(f.original_destination, '%DOWNSTREAM_LOCAL_ADDRESS%');
       assert.equal(f.peer_identity, '%DOWNSTREAM_PEER_URI_SAN%');
     }
-    const out = logFormat(chainNamed(listenerOn(PROXY_PORTS.outbound), 'outbound-passthrough'));
-    assert.equal(out.original_destination, '%DOWNSTREAM_LOCAL_ADDRESS%');
-    assert.equal(out.direction, 'outbound');
+    for (const name of ['outbound-passthrough', 'outbound-mtls']) {
+      const out = logFormat(chainNamed(listenerOn(PROXY_PORTS.outbound), name));
+      assert.equal(out.original_destination, '%DOWNSTREAM_LOCAL_ADDRESS%');
+      assert.equal(out.direction, 'outbound');
+      assert.equal(out.peer_identity, '%UPSTREAM_PEER_URI_SAN%');
+    }
   });
 
   test('the node is named after the service account and namespace', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { ConfigError, DEFAULT_CONFIG, parseConfig } from '../../../src/inject/config.js';
+import { ConfigError, DEFAULT_CONFIG, meshCidrList, parseConfig } from '../../../src/inject/config.js';
 import { SPLICE_VERSION } from '../../../src/version.js';
 import { REPO } from '../../support/golden.js';
 
@@ -56,6 +56,15 @@ describe('config', () => {
     ];
     assert.equal(p.length, expect.length, p.join('\n'));
     for (const re of expect) assert.ok(p.some((m) => re.test(m)), `no problem matches ${re}:\n${p.join('\n')}`);
+  });
+  test('proxy.meshCidrs: comma-separated CIDRs, empty by default; "*" and bad CIDRs are refused by name', () => {
+    assert.equal(DEFAULT_CONFIG.proxy.meshCidrs, '');
+    assert.deepEqual(meshCidrList(''), []);
+    const c = parseConfig({ proxy: { meshCidrs: '10.244.0.0/16, FD00:10:244:0::/56,10.244.0.0/16' } });
+    assert.deepEqual(meshCidrList(c.proxy.meshCidrs), ['10.244.0.0/16', 'fd00:10:244::/56'], 'canonical, without repeats');
+    assert.match(problems({ proxy: { meshCidrs: '*' } })[0] ?? '', /^proxy\.meshCidrs: must name the pod CIDRs; "\*" would send mTLS to destinations outside the mesh too \(got "\*"\)$/);
+    assert.match(problems({ proxy: { meshCidrs: '10.244.1.0/16' } })[0] ?? '', /^proxy\.meshCidrs: has "10\.244\.1\.0\/16", whose host bits are set; the network is 10\.244\.0\.0\/16/);
+    assert.match(problems({ proxy: { meshCidrs: ['10.244.0.0/16'] } })[0] ?? '', /^proxy\.meshCidrs: must be a string of comma-separated CIDRs/);
   });
   test('a non-mapping document is refused', () => {
     assert.match(problems(['a'])[0] ?? '', /config must be a mapping/);

@@ -8,18 +8,18 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, writeFile, symlink, rename, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt, X509Certificate } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { generate } from 'selfsigned';
-import { renderBootstrap, renderSdsFiles, type BootstrapInput } from '../../src/inject/bootstrap.js';
+import { MESH_ALPN, renderBootstrap, renderSdsFiles, type BootstrapInput } from '../../src/inject/bootstrap.js';
 import { PROXY_PORTS } from '../../src/iptables/options.js';
 import {
   capture, envoyBinary, eventually, Netns, probe, run, startEnvoy, ENVOY_VERSION,
   type ProbeRequest, type RunningEnvoy,
 } from './envoy.js';
+import { writeIdentity } from './identity-volume.js';
 
 const APP_IP = '198.18.0.1';
 const INBOUND_APP_PORT = 8443;
@@ -55,22 +55,6 @@ async function makeLeaf(ca: Pem, uri: string): Promise<Pem> {
   return { cert: p.cert, key: p.private };
 }
 
-/**
- * Writes the identity the way the kubelet lays out a Secret volume: files in a timestamped
- * directory, `..data` pointing at it, and each name a symlink through `..data`. A new
- * version is switched in by renaming a fresh `..data` symlink over the old one, atomically.
- */
-async function writeIdentity(dir: string, version: string, files: Record<string, string>): Promise<void> {
-  const versionDir = join(dir, `..${version}`);
-  await mkdir(versionDir);
-  for (const [name, text] of Object.entries(files)) await writeFile(join(versionDir, name), text, { mode: 0o600 });
-  await symlink(`..${version}`, join(dir, '..data_tmp'));
-  await rename(join(dir, '..data_tmp'), join(dir, '..data'));
-  for (const name of Object.keys(files)) {
-    if (!existsSync(join(dir, name))) await symlink(join('..data', name), join(dir, name));
-  }
-}
-
 interface Lab {
   input: BootstrapInput;
   ca: Pem;
@@ -92,15 +76,17 @@ describe(`Envoy ${ENVOY_VERSION} running the rendered bootstrap`, () => {
     return lab;
   };
   const tls = (extra: Partial<Extract<ProbeRequest, { kind: 'tls' }>> = {}): ProbeRequest =>
-    ({ kind: 'tls', host: APP_IP, port: INBOUND_APP_PORT, send: 'ping', ca: the().ca.cert, ...extra });
+    ({ kind: 'tls', host: APP_IP, port: INBOUND_APP_PORT, send: 'ping', ca: the().ca.cert, alpn: [MESH_ALPN], ...extra });
   const live = async (): Promise<void> => {
     const r = await probe(the().ns, { kind: 'http', host: '127.0.0.1', port: PROXY_PORTS.readiness, path: '/ready' });
     assert.equal(r.status, 200, `Envoy is no longer ready: ${JSON.stringify(r)}`);
   };
-  const accessLog = async (match: (entry: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> =>
-    eventually('an access log entry', async () =>
-      the().envoy.stdout().split('\n').filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>).find(match));
+  const accessLog = async (match: (entry: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> => {
+    const entries = () => the().envoy.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    return eventually('an access log entry', async () => entries().find(match)).catch((e: unknown) => {
+      throw new Error(`${String(e)}; the last entries:\n${entries().slice(-3).map((x) => JSON.stringify(x)).join('\n')}`);
+    });
+  };
 
   before(async () => {
     assert.equal(process.getuid?.(), 0, 'the dataplane tests need root (network namespaces, iptables)');
@@ -111,7 +97,7 @@ describe(`Envoy ${ENVOY_VERSION} running the rendered bootstrap`, () => {
       cleanup.push(() => rm(dir, { recursive: true, force: true }));
       const input: BootstrapInput = {
         namespace: 'demo', serviceAccount: 'web', trustDomain: TRUST_DOMAIN,
-        identityDir: join(dir, 'identity'), drainSeconds: 5,
+        identityDir: join(dir, 'identity'), drainSeconds: 5, meshCidrs: [],
       };
       await mkdir(input.identityDir);
       const ca = await makeCa('splice test CA');
@@ -224,6 +210,17 @@ describe(`Envoy ${ENVOY_VERSION} running the rendered bootstrap`, () => {
       // A TLS alert or reset from Envoy, not a client that merely gave up waiting.
       assert.ok(r.error !== undefined && r.error !== 'timeout', `${what}: ${JSON.stringify(r)}`);
     }
+    await live();
+  });
+
+  test('TLS without the mesh ALPN is the app\'s own: it reaches the app unterminated', async () => {
+    const client = await makeLeaf(the().ca, spiffe('client'));
+    // The echo app answers the ClientHello with itself, which no TLS client accepts; what
+    // matters is that Envoy did not answer it: no certificate, and the bytes reached the app.
+    const r = await probe(the().ns, tls({ cert: client.cert, key: client.key, alpn: ['h2', 'http/1.1'] }), CLIENT_UID);
+    assert.equal(r.peerSan, undefined, `Envoy must not terminate it: ${JSON.stringify(r)}`);
+    const entry = await accessLog((e) => e.filter_chain === 'inbound-tls-passthrough' && Number(e.bytes_received) > 100 && e.original_destination === `${APP_IP}:${INBOUND_APP_PORT}`);
+    assert.equal(entry.peer_identity, null, 'no peer identity: Envoy never saw a client certificate');
     await live();
   });
 

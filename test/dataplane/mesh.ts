@@ -1,0 +1,254 @@
+// Two injected pods and an outsider, made of network namespaces on one bridge, running
+// what splice's core rendered for them: splice-init's `splice iptables --apply` with
+// the init container's own args, and Envoy with the splice-proxy container's command
+// line, as its uid, with the identity volume mounted where the pod would have it.
+// Certificates come from the mesh CA code the identity controller uses.
+//
+//   lan (bridge br0)
+//    ├── pod A  198.18.0.1   client side: exclude-outbound-ports 9090, exclude-outbound-cidrs 198.18.0.11/32
+//    ├── pod B  198.18.0.2   server side: app on 8080 and 9090, exclude-inbound-ports 9090
+//    └── C      198.18.0.10, 198.18.0.11   outside the mesh: no proxy, no rules
+//
+// The mesh CIDR is 198.18.0.0/29: A and B are in it, C is not. Everything stays inside
+// these namespaces (198.18.0.0/15 is reserved for network tests).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, copyFile, mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomInt } from 'node:crypto';
+import { parseConfig, type Config } from '../../src/inject/config.js';
+import { injectPod } from '../../src/inject/engine.js';
+import { IDENTITY_MOUNT_PATH, INJECTED_NAMES, KEYS } from '../../src/inject/keys.js';
+import { SDS_FILES } from '../../src/inject/bootstrap.js';
+import type { Container, Pod } from '../../src/inject/types.js';
+import { parseMeshCa, type MeshCa } from '../../src/identity/ca.js';
+import { generateMeshRoot, issueIdentity, type IssuedIdentity } from '../../src/identity/issue.js';
+import { REPO } from '../support/golden.js';
+import { capture, envoyBinary, eventually, Netns, probe, stop } from './envoy.js';
+import { writeIdentity } from './identity-volume.js';
+
+export const TRUST_DOMAIN = 'mesh.test';
+export const MESH_CIDR = '198.18.0.0/29';
+export const IP = Object.freeze({ a: '198.18.0.1', b: '198.18.0.2', c: '198.18.0.10', cExcluded: '198.18.0.11' });
+export const APP_PORT = 8080;
+/** B's app port that both pods exclude from capture (A outbound, B inbound). */
+export const EXCLUDED_PORT = 9090;
+/** The apps' and clients' uid: anything but the proxy's. */
+export const APP_UID = 1000;
+const PREFIX = 24;
+
+export const spiffeOf = (sa: string) => `spiffe://${TRUST_DOMAIN}/ns/demo/sa/${sa}`;
+
+export interface MeshPod {
+  name: 'a' | 'b';
+  ns: Netns;
+  pod: Pod;
+  proxyUid: number;
+  identityDir: string;
+  identity: IssuedIdentity;
+  /** The identity volume's files other than the PEMs: the SDS files, from the pod's annotations. */
+  sdsFiles: Record<string, string>;
+  envoy: { child: ChildProcess; stdout: () => string; stderr: () => string };
+  /** splice-init's output. */
+  initOutput: string;
+}
+
+export interface Mesh {
+  config: Config;
+  ca: MeshCa;
+  lan: Netns;
+  a: MeshPod;
+  b: MeshPod;
+  c: Netns;
+  dir: string;
+  destroy(): Promise<void>;
+}
+
+/** The pod as a user would write it; splice's core does the rest. */
+function userPod(name: 'a' | 'b', annotations: Record<string, string>): unknown {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: `${name}-0`, namespace: 'demo', annotations },
+    spec: { serviceAccountName: name, containers: [{ name: 'app', image: 'registry.example/app:1', ports: [{ containerPort: APP_PORT }] }] },
+  };
+}
+
+function container(pod: Pod, name: string): Container {
+  const all = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])] as Container[];
+  const found = all.find((c) => c.name === name);
+  if (!found) throw new Error(`the injected pod has no ${name} container`);
+  return found;
+}
+
+/** `$(VAR)` in a container's args, expanded from its env the way the kubelet does (fieldRefs of the pod's metadata only). */
+function expandArgs(c: Container, pod: Pod): string[] {
+  const values = new Map<string, string>();
+  for (const e of (c.env ?? []) as Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>) {
+    const field = e.valueFrom?.fieldRef?.fieldPath;
+    const value = e.value ?? (field === 'metadata.name' ? pod.metadata?.name : field === 'metadata.namespace' ? pod.metadata?.namespace : undefined);
+    if (value !== undefined) values.set(e.name, value);
+  }
+  return (c.args ?? []).map((a) => a.replace(/\$\(([A-Z_][A-Z0-9_]*)\)/g, (whole, v: string) => values.get(v) ?? whole));
+}
+
+async function must(ns: Netns, cmd: string, args: string[]): Promise<string> {
+  return ns.must(cmd, args);
+}
+
+/** A namespace on the bridge with `ips` on its eth0. */
+async function attach(lan: Netns, name: string, ips: string[]): Promise<Netns> {
+  const ns = await Netns.create(`splice-mesh-${name}-${process.pid}-${randomInt(1e6)}`);
+  try {
+    const port = `v${name}`;
+    await lan.must('ip', ['link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name]);
+    await lan.must('ip', ['link', 'set', port, 'master', 'br0', 'up']);
+    for (const ip of ips) await must(ns, 'ip', ['addr', 'add', `${ip}/${PREFIX}`, 'dev', 'eth0']);
+    await must(ns, 'ip', ['link', 'set', 'eth0', 'up']);
+  } catch (e) {
+    await ns.destroy();
+    throw e;
+  }
+  return ns;
+}
+
+/** An HTTP app that says who answered and what it was asked; `ready` once listening. */
+function startApp(ns: Netns, listen: Array<[string, number]>, tag: string): ChildProcess {
+  const script = `
+    const http = require('node:http');
+    let n = 0;
+    for (const [host, port] of ${JSON.stringify(listen)}) {
+      http.createServer((req, res) => {
+        res.end('${tag} ' + req.socket.localAddress + ':' + req.socket.localPort + ' ' + req.method + ' ' + req.url + ' from ' + req.socket.remoteAddress);
+      }).listen(port, host, () => ++n === ${listen.length} && console.log('ready'));
+    }`;
+  return ns.spawn('setpriv', [`--reuid=${APP_UID}`, `--regid=${APP_UID}`, '--clear-groups', process.execPath, '-e', script]);
+}
+
+async function waitReady(child: ChildProcess, what: string): Promise<void> {
+  const out = capture(child);
+  await eventually(`${what} to be ready`, async () => {
+    if (child.exitCode !== null) throw new Error(`${what} exited: ${out.stderr()}`);
+    return out.stdout().includes('ready') ? true : undefined;
+  }, { timeoutMs: 15_000 });
+}
+
+async function meshPod(name: 'a' | 'b', ns: Netns, annotations: Record<string, string>, config: Config, ca: MeshCa, dir: string, envoyBin: string): Promise<MeshPod> {
+  const decision = injectPod({
+    pod: userPod(name, annotations),
+    namespace: { name: 'demo', labels: { 'splice.dev/inject': 'enabled' }, annotations: {} },
+    cluster: {},
+    config,
+  });
+  if (decision.result !== 'inject') throw new Error(`pod ${name} was not injected: ${decision.result} ${JSON.stringify(decision.reasons)}`);
+  const pod = decision.pod;
+
+  // splice-init: the init container's command, run as root in the pod's namespace.
+  const init = container(pod, INJECTED_NAMES.init);
+  if (init.command?.[0] !== 'splice') throw new Error(`splice-init runs ${JSON.stringify(init.command)}, expected splice`);
+  const initRun = await ns.exec(process.execPath, [join(REPO, 'bin/splice.js'), ...(init.args ?? [])]);
+  if (initRun.code !== 0) throw new Error(`splice-init in pod ${name} failed (${initRun.code}): ${initRun.stderr}`);
+
+  // The identity volume: the Secret's PEMs and the two SDS files from the annotations.
+  const identity = await issueIdentity(ca, { trustDomain: TRUST_DOMAIN, namespace: 'demo', serviceAccount: name }, 3600_000);
+  const proxy = container(pod, INJECTED_NAMES.proxy);
+  const proxyUid = Number(proxy.securityContext?.runAsUser);
+  const annotationsOut = pod.metadata?.annotations ?? {};
+  const sdsFiles = {
+    [SDS_FILES.certificate]: annotationsOut[KEYS.sdsCertificate] ?? '',
+    [SDS_FILES.trustBundle]: annotationsOut[KEYS.sdsTrustBundle] ?? '',
+  };
+  const identityDir = join(dir, name, 'identity');
+  await mkdir(identityDir, { recursive: true });
+  await writeIdentity(identityDir, 'v1', { 'tls.crt': identity.cert, 'tls.key': identity.key, 'ca.crt': identity.trustBundle, ...sdsFiles }, proxyUid);
+
+  // splice-proxy: its command line, as its uid, with the volume bind-mounted at the path
+  // the bootstrap names (a mount namespace of its own, so nothing leaks to the host).
+  if (proxy.command?.[0] !== 'envoy') throw new Error(`splice-proxy runs ${JSON.stringify(proxy.command)}, expected envoy`);
+  const mountAndRun = 'mkdir -p "$1" && mount --bind "$0" "$1" && shift && exec "$@"';
+  const child = ns.spawn('unshare', [
+    '--mount', '--propagation', 'private', 'sh', '-c', mountAndRun, identityDir, IDENTITY_MOUNT_PATH,
+    'setpriv', `--reuid=${proxyUid}`, `--regid=${proxyUid}`, '--clear-groups', envoyBin, ...expandArgs(proxy, pod),
+  ]);
+  const envoy = { child, ...capture(child) };
+  return { name, ns, pod, proxyUid, identityDir, identity, sdsFiles, envoy, initOutput: initRun.stdout + initRun.stderr };
+}
+
+export async function startMesh(): Promise<Mesh> {
+  const undo: Array<() => Promise<void>> = [];
+  const destroy = async () => {
+    for (const u of undo.reverse()) await u().catch(() => undefined);
+  };
+  try {
+    const dir = await mkdtemp(join(tmpdir(), 'splice-mesh-'));
+    undo.push(() => rm(dir, { recursive: true, force: true }));
+    // The proxy's uid walks down to its identity volume, and runs a copy of Envoy: the
+    // installed one sits under root's home, which other uids cannot enter.
+    await chmod(dir, 0o755);
+    const envoyBin = join(dir, 'envoy');
+    await copyFile(await realpath(envoyBinary()), envoyBin);
+    await chmod(envoyBin, 0o755);
+
+    const config = parseConfig({ trustDomain: TRUST_DOMAIN, proxy: { meshCidrs: MESH_CIDR, logLevel: 'info' } });
+    const root = await generateMeshRoot(TRUST_DOMAIN);
+    const ca = parseMeshCa({ 'tls.crt': root.cert, 'tls.key': root.key, 'ca.crt': root.cert }, 'the test CA');
+
+    const lan = await Netns.create(`splice-mesh-lan-${process.pid}-${randomInt(1e6)}`);
+    undo.push(() => lan.destroy());
+    await lan.must('ip', ['link', 'add', 'br0', 'type', 'bridge']);
+    await lan.must('ip', ['link', 'set', 'br0', 'up']);
+
+    const nsA = await attach(lan, 'a', [IP.a]);
+    undo.push(() => nsA.destroy());
+    const nsB = await attach(lan, 'b', [IP.b]);
+    undo.push(() => nsB.destroy());
+    const c = await attach(lan, 'c', [IP.c, IP.cExcluded]);
+    undo.push(() => c.destroy());
+
+    const apps = [
+      [startApp(nsB, [['0.0.0.0', APP_PORT], ['0.0.0.0', EXCLUDED_PORT]], 'pod-b'), 'the app of pod B'],
+      [startApp(c, [[IP.c, APP_PORT], [IP.cExcluded, APP_PORT]], 'outsider-c'), 'the app of C'],
+    ] as const;
+    for (const [child, what] of apps) await waitReady(child, what);
+
+    const a = await meshPod('a', nsA, { [KEYS.excludeOutboundPorts]: String(EXCLUDED_PORT), [KEYS.excludeOutboundCidrs]: `${IP.cExcluded}/32` }, config, ca, dir, envoyBin);
+    const b = await meshPod('b', nsB, { [KEYS.excludeInboundPorts]: String(EXCLUDED_PORT) }, config, ca, dir, envoyBin);
+    for (const p of [a, b]) {
+      undo.push(() => stop(p.envoy.child));
+      await eventually(`the proxy of pod ${p.name} to answer /ready`, async () => {
+        if (p.envoy.child.exitCode !== null) throw new Error(`Envoy of pod ${p.name} exited ${p.envoy.child.exitCode}:\n${p.envoy.stderr().slice(-4000)}`);
+        const r = await probe(p.ns, { kind: 'http', host: '127.0.0.1', port: 15021, path: '/ready' });
+        return r.status === 200 ? true : undefined;
+      }, { timeoutMs: 20_000 });
+    }
+    return { config, ca, lan, a, b, c, dir, destroy };
+  } catch (e) {
+    await destroy();
+    throw e;
+  }
+}
+
+/**
+ * tcpdump on a namespace's eth0, each packet written as it comes (--immediate-mode: no
+ * waiting for a ring-buffer block to fill; -U: no stdio buffering of the file).
+ */
+export async function startCapture(ns: Netns, file: string, filter: string[]): Promise<{ stop: () => Promise<string> }> {
+  const child = spawn('ip', ['netns', 'exec', ns.name, 'tcpdump', '-i', 'eth0', '-n', '--immediate-mode', '-U', '-Z', 'root', '-w', file, ...filter], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const out = capture(child);
+  await eventually('tcpdump to listen', async () => {
+    if (child.exitCode !== null) throw new Error(`tcpdump exited ${child.exitCode}: ${out.stderr()}`);
+    return out.stderr().includes('listening on') ? true : undefined;
+  });
+  return {
+    // A moment for the last packets (the connection's close) to be read, then SIGINT,
+    // on which tcpdump writes what it holds and prints its counts.
+    stop: async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGINT');
+      await exited;
+      return out.stderr();
+    },
+  };
+}

@@ -27,3 +27,8 @@ export function frozenJson(value: object): string | undefined {
   }
   return text;
 }
+
+/** Whether `value` is an object inside a value passed to deepFreeze (and so can never change). */
+export function isDeepFrozen(value: object): boolean {
+  return frozen.has(value);
+}

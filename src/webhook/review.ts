@@ -7,7 +7,7 @@
 // `patched`, `denied`, `errored` build the response; `answer` wraps it for the wire.
 
 import type { Operation } from 'fast-json-patch';
-import { patchText } from '../inject/patch.js';
+import { patchBase64 } from '../inject/patch.js';
 
 export const REVIEW_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 export type ReviewVersion = (typeof REVIEW_VERSIONS)[number];
@@ -129,7 +129,7 @@ export function allowed(warnings?: readonly string[]): AdmissionResponse {
 /** Let the object through with `ops` applied; no ops means no patch at all. */
 export function patched(ops: readonly Operation[], warnings?: readonly string[]): AdmissionResponse {
   if (ops.length === 0) return allowed(warnings);
-  return withWarnings({ allowed: true, patchType: 'JSONPatch', patch: Buffer.from(patchText(ops)).toString('base64') }, warnings);
+  return withWarnings({ allowed: true, patchType: 'JSONPatch', patch: patchBase64(ops) }, warnings);
 }
 
 /** Refuse the object: 400 when the object is invalid, 403 when policy forbids it. */

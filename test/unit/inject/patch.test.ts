@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import fastJsonPatch from 'fast-json-patch';
 import { DEFAULT_CONFIG } from '../../../src/inject/config.js';
 import { injectPod } from '../../../src/inject/engine.js';
+import { patchBase64, patchText } from '../../../src/inject/patch.js';
 import type { Pod } from '../../../src/inject/types.js';
 import { ENABLED, ns } from '../../support/pods.js';
 
@@ -17,6 +18,29 @@ function inject(pod: Pod) {
 }
 
 describe('patch', () => {
+  test('replicas share one encoded patch; any difference in the ops gives its own', () => {
+    const replica = (name: string, annotations: Record<string, string>): Pod => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'shop', annotations },
+      spec: { containers: [{ name: 'app', image: 'app:1' }], volumes: [{ name: 'data', emptyDir: {} }] },
+    });
+    const decode = (b64: string) => Buffer.from(b64, 'base64').toString();
+    const one = inject(replica('web-1', { team: 'a' }));
+    const two = inject(replica('web-2', { team: 'a' }));
+    assert.notEqual(one.patch, two.patch, 'two decisions, two op lists');
+    assert.equal(patchBase64(one.patch), patchBase64(two.patch), 'the same text for both replicas');
+    assert.equal(decode(patchBase64(two.patch)), patchText(two.patch));
+    // Same shape, but an existing annotation the patch must keep a different way.
+    const other = inject(replica('web-3', { 'kubectl.kubernetes.io/default-container': 'app' }));
+    assert.notEqual(patchBase64(other.patch), patchBase64(one.patch));
+    assert.equal(decode(patchBase64(other.patch)), patchText(other.patch));
+    // A value that is not one of splice's shared parts is in the signature as itself.
+    const ops = (v: string) => [{ op: 'replace' as const, path: '/metadata/labels/x', value: v }];
+    assert.equal(decode(patchBase64(ops('1'))), '[{"op":"replace","path":"/metadata/labels/x","value":"1"}]');
+    assert.equal(decode(patchBase64(ops('2'))), '[{"op":"replace","path":"/metadata/labels/x","value":"2"}]');
+  });
+
   test('a pod with no labels, annotations, init containers or volumes: the patch adds them whole', () => {
     const d = inject({ metadata: { name: 'bare' }, spec: { containers: [{ name: 'app', image: 'x' }] } });
     const paths = d.patch.map((op) => `${op.op} ${op.path}`).sort();

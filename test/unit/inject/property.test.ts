@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import fastJsonPatch from 'fast-json-patch';
 import { DEFAULT_CONFIG } from '../../../src/inject/config.js';
 import { injectPod } from '../../../src/inject/engine.js';
-import { patchText } from '../../../src/inject/patch.js';
+import { patchBase64, patchText } from '../../../src/inject/patch.js';
 import { arbitraryGarbage, arbitraryNamespace, arbitraryPod, arbitraryVersion } from '../../support/arbitrary.js';
 
 const { applyPatch, compare } = fastJsonPatch;
@@ -33,6 +33,9 @@ test(`random pods (${RUNS}): no exception, patch applies, idempotent`, () => {
       delete withoutManaged.metadata.managedFields;
       if (sent.metadata === undefined) delete (withoutManaged as { metadata?: unknown }).metadata;
       assert.deepEqual(JSON.parse(patchText(d.patch)), compare(withoutManaged, d.pod));
+      // The encoded patch is kept per signature of the ops and shared between pods: what
+      // goes on the wire must still be exactly this pod's patch.
+      assert.equal(Buffer.from(patchBase64(d.patch), 'base64').toString(), patchText(d.patch));
       const again = injectPod({ pod: patched, namespace, cluster: version ? { version } : {}, config: DEFAULT_CONFIG });
       assert.equal(again.result, 'skip');
       assert.deepEqual(again.reasons.map((r) => r.id).includes('already_injected'), true);

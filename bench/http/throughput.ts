@@ -43,9 +43,9 @@ async function load(server: Server, har: string, seconds: number): Promise<Round
 const pct = (share: number) => `${Math.round(share * 100)}%`;
 
 export async function throughput(): Promise<Figure[]> {
-  const rounds = size(5, 2);
-  const seconds = size(6, 2);
-  const warmupSeconds = size(3, 1);
+  const rounds = size(4, 2);
+  const seconds = size(5, 2);
+  const warmupSeconds = size(2, 1);
   const bodies = reviewBodies();
   const servers = [await startCeiling(), await startSplice()] as const;
   try {

@@ -5,6 +5,13 @@
 
 export const QUICK = process.env.SPLICE_BENCH_QUICK === '1';
 
+/**
+ * The full run must end within 10 minutes; sections that can choose how much they
+ * measure (the burst's second pair of runs) stay within this, counted from the start of
+ * the process (`performance.now()`), with a margin for the table and teardown.
+ */
+export const RUN_BUDGET_MS = 570_000;
+
 /** `full` normally, `quick` under SPLICE_BENCH_QUICK=1. */
 export function size<T>(full: T, quick: T): T {
   return QUICK ? quick : full;

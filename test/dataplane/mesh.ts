@@ -93,10 +93,6 @@ function expandArgs(c: Container, pod: Pod): string[] {
   return (c.args ?? []).map((a) => a.replace(/\$\(([A-Z_][A-Z0-9_]*)\)/g, (whole, v: string) => values.get(v) ?? whole));
 }
 
-async function must(ns: Netns, cmd: string, args: string[]): Promise<string> {
-  return ns.must(cmd, args);
-}
-
 /** A namespace on the bridge with `ips` on its eth0. */
 async function attach(lan: Netns, name: string, ips: string[]): Promise<Netns> {
   const ns = await Netns.create(`splice-mesh-${name}-${process.pid}-${randomInt(1e6)}`);
@@ -104,8 +100,8 @@ async function attach(lan: Netns, name: string, ips: string[]): Promise<Netns> {
     const port = `v${name}`;
     await lan.must('ip', ['link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name]);
     await lan.must('ip', ['link', 'set', port, 'master', 'br0', 'up']);
-    for (const ip of ips) await must(ns, 'ip', ['addr', 'add', `${ip}/${PREFIX}`, 'dev', 'eth0']);
-    await must(ns, 'ip', ['link', 'set', 'eth0', 'up']);
+    for (const ip of ips) await ns.must('ip', ['addr', 'add', `${ip}/${PREFIX}`, 'dev', 'eth0']);
+    await ns.must('ip', ['link', 'set', 'eth0', 'up']);
   } catch (e) {
     await ns.destroy();
     throw e;
@@ -164,7 +160,8 @@ async function meshPod(name: 'a' | 'b', ns: Netns, annotations: Record<string, s
   await writeIdentity(identityDir, 'v1', { 'tls.crt': identity.cert, 'tls.key': identity.key, 'ca.crt': identity.trustBundle, ...sdsFiles }, proxyUid);
 
   // splice-proxy: its command line, as its uid, with the volume bind-mounted at the path
-  // the bootstrap names (a mount namespace of its own, so nothing leaks to the host).
+  // the bootstrap names, in a mount namespace of its own so the mount never reaches the
+  // host (only the empty mount point is created in the host's /run).
   if (proxy.command?.[0] !== 'envoy') throw new Error(`splice-proxy runs ${JSON.stringify(proxy.command)}, expected envoy`);
   const mountAndRun = 'mkdir -p "$1" && mount --bind "$0" "$1" && shift && exec "$@"';
   const child = ns.spawn('unshare', [

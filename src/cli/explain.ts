@@ -5,6 +5,7 @@ import { createPatch } from 'diff';
 import { stringify } from 'yaml';
 import type { Config } from '../inject/config.js';
 import { identityLines, type LookupSecret } from './identity.js';
+import { trafficLines } from './traffic.js';
 import type { CliIO } from './io.js';
 import type { PodResult } from './run-manifests.js';
 import { MANIFEST_FLAGS, runManifests } from './run-manifests.js';
@@ -12,7 +13,7 @@ import { MANIFEST_FLAGS, runManifests } from './run-manifests.js';
 export const EXPLAIN_USAGE = `usage: splice explain -f FILE|- [flags]
 
 For each pod or pod template: whether splice injects it, every reason, the warnings
-kubectl would show, and what would change.
+kubectl would show, what would change, and what the proxy will do with its traffic.
 
 ${MANIFEST_FLAGS}
       --cluster               also look up each injected pod's identity Secret in the
@@ -40,6 +41,7 @@ async function section(result: PodResult, config: Config, lookup: LookupSecret |
     // Drop the "Index:" and "====" header lines that createPatch writes first.
     for (const line of patch.split('\n').slice(2)) if (line !== '') lines.push(`    ${shorten(line)}`);
     lines.push(`  patch: ${decision.patch.length} JSON Patch operations`);
+    lines.push(...trafficLines(result, config));
     lines.push(...(await identityLines(result, config, lookup)));
   }
   return `${lines.join('\n')}\n`;

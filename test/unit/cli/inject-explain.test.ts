@@ -111,6 +111,22 @@ describe('splice explain', () => {
     const skipped = await cli(['explain', '-f', '-', '--namespace-labels', 'splice.dev/inject=disabled'], DEPLOYMENT);
     assert.doesNotMatch(skipped.stdout, /identity:/);
   });
+  test('says what happens to the pod\'s traffic, from its own rules and the config', async () => {
+    const pod = BAD_POD.replace('splice.dev/proxy-cpu: lots', 'splice.dev/exclude-outbound-ports: "5432", splice.dev/exclude-inbound-ports: "9000", splice.dev/exclude-outbound-cidrs: 169.254.169.254/32');
+    const plain = await cli(['explain', '-f', '-'], pod);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /traffic:\n\s+outbound: TCP to anywhere goes through the proxy, except: uid 1337 \(the proxy\), loopback, ports 5432, 169\.254\.169\.254\/32\n/);
+    assert.match(plain.stdout, /every connection leaves as the app sent it: proxy\.meshCidrs is empty/);
+    assert.match(plain.stdout, /inbound: TCP to any port goes through the proxy, except: ports 15000, 15001, 15006, 15021, 15090, 9000\n/);
+    assert.match(plain.stdout, /TLS offering ALPN splice-mtls is mTLS from a mesh peer/);
+    const dir = mkdtempSync(join(tmpdir(), 'splice-cli-'));
+    const file = join(dir, 'config.yaml');
+    writeFileSync(file, 'proxy:\n  meshCidrs: "10.244.0.0/16"\n');
+    const meshed = await cli(['explain', '-f', '-', '--config', file], pod);
+    assert.match(meshed.stdout, /to 10\.244\.0\.0\/16 \(proxy\.meshCidrs\): mTLS as the identity below; anywhere else: as the app sent it/);
+    const skipped = await cli(['explain', '-f', '-', '--namespace-labels', 'splice.dev/inject=disabled'], DEPLOYMENT);
+    assert.doesNotMatch(skipped.stdout, /traffic:/);
+  });
   test('--cluster with a kubeconfig that is not there says so in a sentence', async () => {
     const saved = { ...process.env };
     process.env.KUBECONFIG = '/nonexistent/kubeconfig';

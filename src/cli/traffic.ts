@@ -1,0 +1,40 @@
+// The traffic part of `splice explain`: what the injected pod's redirect rules and proxy
+// will do with its connections, read back from what was injected (splice-init's args are
+// the redirect options, see iptables/flags.ts), so it can never disagree with the pod.
+
+import { MESH_ALPN } from '../inject/bootstrap.js';
+import { meshCidrList, type Config } from '../inject/config.js';
+import { INJECTED_NAMES } from '../inject/keys.js';
+import type { Container } from '../inject/types.js';
+import { parseRedirectFlags } from '../iptables/flags.js';
+import { proxyOwnPorts } from '../iptables/rules.js';
+import type { PodResult } from './run-manifests.js';
+
+const list = (items: ReadonlyArray<string | number>): string => items.join(', ');
+
+export function trafficLines(result: PodResult, config: Config): string[] {
+  const { decision } = result;
+  if (decision.result !== 'inject') return [];
+  const init = (decision.pod.spec?.initContainers as Container[] | undefined)?.find((c) => c.name === INJECTED_NAMES.init);
+  // `iptables --apply` first, then the flags.
+  const o = parseRedirectFlags((init?.args ?? []).slice(1), ['--apply']).options;
+  const mesh = meshCidrList(config.proxy.meshCidrs);
+
+  const outboundSkips = [`uid ${o.proxyUid} (the proxy)`, 'loopback'];
+  if (o.excludeOutboundPorts.length > 0) outboundSkips.push(`ports ${list(o.excludeOutboundPorts)}`);
+  if (o.excludeOutboundCidrs.length > 0) outboundSkips.push(list(o.excludeOutboundCidrs));
+  const outboundTo = o.includeOutboundCidrs === '*' ? 'TCP to anywhere' : o.includeOutboundCidrs.length === 0 ? 'no TCP' : `TCP to ${list(o.includeOutboundCidrs)}`;
+
+  const inboundSkips = [...proxyOwnPorts(o), ...o.excludeInboundPorts];
+  const inboundTo = o.includeInboundPorts === '*' ? 'TCP to any port' : o.includeInboundPorts.length === 0 ? 'no TCP' : `TCP to ports ${list(o.includeInboundPorts)}`;
+
+  return [
+    '  traffic:',
+    `    outbound: ${outboundTo} goes through the proxy, except: ${list(outboundSkips)}`,
+    mesh.length > 0
+      ? `      to ${list(mesh)} (proxy.meshCidrs): mTLS as the identity below; anywhere else: as the app sent it`
+      : '      every connection leaves as the app sent it: proxy.meshCidrs is empty, so nothing is given mTLS',
+    `    inbound: ${inboundTo} goes through the proxy, except: ports ${list(inboundSkips)}`,
+    `      TLS offering ALPN ${MESH_ALPN} is mTLS from a mesh peer (client certificate required); anything else reaches the app as it came (permissive)`,
+  ];
+}

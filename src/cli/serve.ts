@@ -328,9 +328,15 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
       mode: flags.local ? 'local' : 'cluster',
       injectorNamespace: config.injectorNamespace,
       certificate: flags.tlsFiles ? 'files' : flags.local ? 'in-memory' : 'secret',
+      meshCidrs: config.proxy.meshCidrs,
     },
     'splice listening',
   );
+  // Said once at start, where an operator reads the configuration back: a mesh that
+  // encrypts nothing outbound looks healthy in every other way.
+  if (config.proxy.meshCidrs.trim() === '') {
+    logger.warn('proxy.meshCidrs is empty: injected proxies give no outbound connection mTLS (inbound still accepts it); set it to the pod CIDRs');
+  }
 
   const why = await shutdownRequested(deps.signal);
   // Graceful: /readyz turns 503 so no new traffic is routed here, the webhook stops

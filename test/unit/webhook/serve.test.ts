@@ -142,6 +142,12 @@ describe('splice serve --local', () => {
     assert.match(urls.metrics, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
   });
 
+  test('with the default config it warns once that no outbound connection gets mTLS', () => {
+    const warnings = serve.stdout().split('\n').filter((l) => l.includes('proxy.meshCidrs is empty'));
+    assert.equal(warnings.length, 1, serve.stdout());
+    assert.equal((JSON.parse(warnings[0] ?? '{}') as { level: number }).level, 40, 'at warn');
+  });
+
   test('probes: alive and ready (no cache to wait for)', async () => {
     assert.equal((await fetch(urls.healthz)).status, 200);
     assert.equal((await fetch(urls.readyz)).status, 200);

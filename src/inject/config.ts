@@ -190,17 +190,18 @@ export function meshCidrList(value: string): string[] {
   return cidrs;
 }
 
-function meshCidrs(r: Reader, p: Record<string, unknown>, fallback: string): string {
-  return pick(r, p, 'proxy.', 'meshCidrs', fallback, (v) => {
-    if (typeof v !== 'string') return 'must be a string of comma-separated CIDRs, such as "10.244.0.0/16,fd00:10:244::/56"';
+/** A check that the value is a string `parse` accepts; the reason of its ValueError is the problem. */
+const parsedBy =
+  (parse: (v: string) => unknown, notAString = 'must be a string') =>
+  (v: unknown): string | undefined => {
+    if (typeof v !== 'string') return notAString;
     try {
-      meshCidrList(v);
+      parse(v);
       return undefined;
     } catch (e) {
       return e instanceof ValueError ? e.why : String(e);
     }
-  });
-}
+  };
 
 /**
  * Turns a parsed config document into a Config, filling defaults. Throws a ConfigError
@@ -236,15 +237,7 @@ export function parseConfig(doc: unknown): Config {
     excludeOutboundCidrs: (v) => parseCidrs('', v),
   };
   for (const key of redirectKeys) {
-    redirect[key] = pick(r, red, 'redirect.', key, d.redirect[key], (v) => {
-      if (typeof v !== 'string') return 'must be a string';
-      try {
-        redirectChecks[key](v);
-        return undefined;
-      } catch (e) {
-        return e instanceof ValueError ? e.why : String(e);
-      }
-    });
+    redirect[key] = pick(r, red, 'redirect.', key, d.redirect[key], parsedBy(redirectChecks[key]));
   }
 
   const config: Config = {
@@ -263,7 +256,7 @@ export function parseConfig(doc: unknown): Config {
       holdApplication: pick(r, p, 'proxy.', 'holdApplication', d.proxy.holdApplication, aBoolean),
       holdCommand: pick(r, p, 'proxy.', 'holdCommand', d.proxy.holdCommand, stringList),
       drainSeconds: pick(r, p, 'proxy.', 'drainSeconds', d.proxy.drainSeconds, seconds),
-      meshCidrs: meshCidrs(r, p, d.proxy.meshCidrs),
+      meshCidrs: pick(r, p, 'proxy.', 'meshCidrs', d.proxy.meshCidrs, parsedBy(meshCidrList, 'must be a string of comma-separated CIDRs, such as "10.244.0.0/16,fd00:10:244::/56"')),
     },
     init: {
       image: pick(r, i, 'init.', 'image', d.init.image, nonEmptyString),

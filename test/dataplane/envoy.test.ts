@@ -16,7 +16,7 @@ import { generate } from 'selfsigned';
 import { MESH_ALPN, renderBootstrap, renderSdsFiles, type BootstrapInput } from '../../src/inject/bootstrap.js';
 import { PROXY_PORTS } from '../../src/iptables/options.js';
 import {
-  capture, envoyBinary, eventually, Netns, probe, run, startEnvoy, ENVOY_VERSION,
+  accessLogEntries, capture, envoyBinary, eventually, Netns, probe, run, startEnvoy, ENVOY_VERSION,
   type ProbeRequest, type RunningEnvoy,
 } from './envoy.js';
 import { writeIdentity } from './identity-volume.js';
@@ -82,7 +82,7 @@ describe(`Envoy ${ENVOY_VERSION} running the rendered bootstrap`, () => {
     assert.equal(r.status, 200, `Envoy is no longer ready: ${JSON.stringify(r)}`);
   };
   const accessLog = async (match: (entry: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> => {
-    const entries = () => the().envoy.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const entries = () => accessLogEntries(the().envoy.stdout());
     return eventually('an access log entry', async () => entries().find(match)).catch((e: unknown) => {
       throw new Error(`${String(e)}; the last entries:\n${entries().slice(-3).map((x) => JSON.stringify(x)).join('\n')}`);
     });

@@ -128,6 +128,11 @@ export function startEnvoy(ns: Netns, bin: string, bootstrap: JsonObject, baseId
   return { child, ...capture(child) };
 }
 
+/** The JSON access-log entries in what Envoy wrote to stdout so far (splice's bootstrap logs one per line). */
+export function accessLogEntries(stdout: string): Array<Record<string, unknown>> {
+  return stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 /** Polls `check` until it returns a value, for at most `timeoutMs`; the error names `what`. */
 export async function eventually<T>(
   what: string,

@@ -14,14 +14,14 @@ import { join } from 'node:path';
 import { MESH_ALPN } from '../../src/inject/bootstrap.js';
 import { issueIdentity } from '../../src/identity/issue.js';
 import { PROXY_PORTS } from '../../src/iptables/options.js';
-import { ENVOY_VERSION, eventually, probe, type ProbeResult } from './envoy.js';
+import { accessLogEntries, ENVOY_VERSION, eventually, probe, type ProbeResult } from './envoy.js';
 import { writeIdentity } from './identity-volume.js';
 import { APP_PORT, APP_UID, EXCLUDED_PORT, IP, MESH_CIDR, TRUST_DOMAIN, spiffeOf, startCapture, startMesh, type Mesh, type MeshPod } from './mesh.js';
 
 type LogEntry = Record<string, unknown>;
 
 function entries(p: MeshPod): LogEntry[] {
-  return p.envoy.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogEntry);
+  return accessLogEntries(p.envoy.stdout());
 }
 
 /** The access log entry of pod `p` that `match` picks, once Envoy has flushed it. */

@@ -27,6 +27,7 @@ import { generateMeshRoot, issueIdentity, type IssuedIdentity } from '../../src/
 import { REPO } from '../support/golden.js';
 import { capture, envoyBinary, eventually, Netns, probe, stop } from './envoy.js';
 import { writeIdentity } from './identity-volume.js';
+import { startInNetns, stop as killNow } from './netns.js';
 
 export const TRUST_DOMAIN = 'mesh.test';
 export const MESH_CIDR = '198.18.0.0/29';
@@ -109,8 +110,8 @@ async function attach(lan: Netns, name: string, ips: string[]): Promise<Netns> {
   return ns;
 }
 
-/** An HTTP app that says who answered and what it was asked; `ready` once listening. */
-function startApp(ns: Netns, listen: Array<[string, number]>, tag: string): ChildProcess {
+/** An HTTP app that says who answered and what it was asked, started once it listens. */
+function startApp(ns: Netns, listen: Array<[string, number]>, tag: string): Promise<ChildProcess> {
   const script = `
     const http = require('node:http');
     let n = 0;
@@ -119,15 +120,7 @@ function startApp(ns: Netns, listen: Array<[string, number]>, tag: string): Chil
         res.end('${tag} ' + req.socket.localAddress + ':' + req.socket.localPort + ' ' + req.method + ' ' + req.url + ' from ' + req.socket.remoteAddress);
       }).listen(port, host, () => ++n === ${listen.length} && console.log('ready'));
     }`;
-  return ns.spawn('setpriv', [`--reuid=${APP_UID}`, `--regid=${APP_UID}`, '--clear-groups', process.execPath, '-e', script]);
-}
-
-async function waitReady(child: ChildProcess, what: string): Promise<void> {
-  const out = capture(child);
-  await eventually(`${what} to be ready`, async () => {
-    if (child.exitCode !== null) throw new Error(`${what} exited: ${out.stderr()}`);
-    return out.stdout().includes('ready') ? true : undefined;
-  }, { timeoutMs: 15_000 });
+  return startInNetns(ns.name, 'setpriv', [`--reuid=${APP_UID}`, `--regid=${APP_UID}`, '--clear-groups', process.execPath, '-e', script]);
 }
 
 async function meshPod(name: 'a' | 'b', ns: Netns, annotations: Record<string, string>, config: Config, ca: MeshCa, dir: string, envoyBin: string): Promise<MeshPod> {
@@ -204,10 +197,13 @@ export async function startMesh(): Promise<Mesh> {
     undo.push(() => c.destroy());
 
     const apps = [
-      [startApp(nsB, [['0.0.0.0', APP_PORT], ['0.0.0.0', EXCLUDED_PORT]], 'pod-b'), 'the app of pod B'],
-      [startApp(c, [[IP.c, APP_PORT], [IP.cExcluded, APP_PORT]], 'outsider-c'), 'the app of C'],
+      [nsB, [['0.0.0.0', APP_PORT], ['0.0.0.0', EXCLUDED_PORT]], 'pod-b'],
+      [c, [[IP.c, APP_PORT], [IP.cExcluded, APP_PORT]], 'outsider-c'],
     ] as const;
-    for (const [child, what] of apps) await waitReady(child, what);
+    for (const [ns, listen, tag] of apps) {
+      const child = await startApp(ns, listen.map(([host, port]) => [host, port]), tag);
+      undo.push(() => killNow(child));
+    }
 
     const a = await meshPod('a', nsA, { [KEYS.excludeOutboundPorts]: String(EXCLUDED_PORT), [KEYS.excludeOutboundCidrs]: `${IP.cExcluded}/32` }, config, ca, dir, envoyBin);
     const b = await meshPod('b', nsB, { [KEYS.excludeInboundPorts]: String(EXCLUDED_PORT) }, config, ca, dir, envoyBin);

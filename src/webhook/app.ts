@@ -14,6 +14,7 @@ import type { Decision } from '../inject/outcome.js';
 import type { ClusterFacts } from '../inject/types.js';
 import { admit, displayName, podNamespace } from './admit.js';
 import { BODY_LIMIT, BadRequest, isJsonContentType, parseJsonBody } from './body.js';
+import { discardBody } from './drain.js';
 import { createLogger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { NamespaceSource } from './namespace-source.js';
@@ -116,12 +117,19 @@ function addRoutes(app: FastifyInstance, opts: AppOptions): void {
     }
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+  app.setErrorHandler(async (err: Error & { statusCode?: number; code?: string }, request, reply) => {
     const status = err.statusCode;
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      const message = `the body is larger than ${BODY_LIMIT} bytes`;
+      request.log.info({ statusCode: 413 }, `refused request: ${message}`);
+      // fastify asks to close the connection; closing with the body still arriving
+      // resets it, and the client never reads the 413 (drain.ts).
+      if (await discardBody(request.raw)) reply.removeHeader('connection');
+      return sendProblem(reply, 413, message);
+    }
     if (status !== undefined && status >= 400 && status < 500) {
-      const message = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `the body is larger than ${BODY_LIMIT} bytes` : err.message;
-      request.log.info({ statusCode: status }, `refused request: ${message}`);
-      return sendProblem(reply, status, message);
+      request.log.info({ statusCode: status }, `refused request: ${err.message}`);
+      return sendProblem(reply, status, err.message);
     }
     request.log.error({ err }, 'unexpected error while answering a request');
     return sendProblem(reply, 500, 'splice failed to answer this request; see its logs');

@@ -3,7 +3,7 @@
 // object; a bad key is an error naming the key and the value, never a silent default.
 
 import { deepFreeze } from './frozen.js';
-import { isValidQuantity } from './quantity.js';
+import { checkResourceValue, compareQuantities, parseQuantity } from './quantity.js';
 import { parseCidrs, parsePorts, ValueError } from '../iptables/options.js';
 
 export type Policy = 'enabled' | 'disabled';
@@ -174,8 +174,19 @@ function resources(r: Reader, obj: Record<string, unknown>, path: string, fallba
     for (const name of ['cpu', 'memory'] as const) {
       if (!(name in sub)) continue;
       const q = sub[name];
-      if (typeof q === 'string' && isValidQuantity(q)) out[kind][name] = q;
-      else r.problems.push(`${path}resources.${kind}.${name}: must be a Kubernetes quantity such as 100m or 128Mi (got ${JSON.stringify(q)})`);
+      // A number (cpu: 1) is what YAML makes of an unquoted quantity; Kubernetes takes it too.
+      const text = typeof q === 'number' && Number.isFinite(q) && q >= 0 ? String(q) : q;
+      const problem = typeof text === 'string' ? checkResourceValue(name, text) : 'must be a Kubernetes quantity such as 100m or 128Mi';
+      if (problem === undefined) out[kind][name] = text as string;
+      else r.problems.push(`${path}resources.${kind}.${name}: ${JSON.stringify(q)} ${problem}`);
+    }
+  }
+  // The API server refuses a container whose request is above its limit, about a
+  // container the user never wrote: say it here, once, at start.
+  for (const name of ['cpu', 'memory'] as const) {
+    const [request, limit] = [out.requests[name], out.limits[name]].map((v) => (v === undefined ? undefined : parseQuantity(v)));
+    if (request && limit && compareQuantities(request, limit) > 0) {
+      r.problems.push(`${path}resources.requests.${name}: ${JSON.stringify(out.requests[name])} is more than ${path}resources.limits.${name} ${JSON.stringify(out.limits[name])}`);
     }
   }
   return out;

@@ -4,12 +4,15 @@
 
 import type { Config } from './config.js';
 import { decide } from './decide.js';
-import { INJECTED_NAMES } from './keys.js';
+import { annotationsProblem, podConflicts } from './conflicts.js';
 import type { Decision } from './outcome.js';
 import { resolveOverrides } from './overrides.js';
 import { diff } from './patch.js';
+import { nonLinuxMessage, nonLinuxPlacement } from './node-os.js';
+import { budgetProblems, podBudget } from './pod-resources.js';
 import { conflictMessage, podSecurityFacts } from './podsecurity.js';
 import { reason } from './reasons.js';
+import { regularProxyWarnings } from './regular-proxy.js';
 import { render } from './render.js';
 import { asPod, checkPodShape } from './shape.js';
 import type { ClusterFacts, NamespaceFacts, Pod } from './types.js';
@@ -17,6 +20,12 @@ import type { ClusterFacts, NamespaceFacts, Pod } from './types.js';
 export interface InjectInput {
   /** The object exactly as received; it is never modified. */
   pod: unknown;
+  /**
+   * Where the pod sits in the document it came from, ending in a dot (`spec.template.`
+   * for a Deployment's template), so a field named in a refusal is the manifest's own
+   * path. Absent for a pod on its own, as the webhook receives it.
+   */
+  at?: string;
   namespace: NamespaceFacts;
   cluster: ClusterFacts;
   config: Config;
@@ -32,7 +41,7 @@ export function nativeSidecarsSupported(cluster: ClusterFacts): boolean {
 
 export function injectPod(input: InjectInput): Decision {
   const { namespace: ns, cluster, config } = input;
-  const shapeProblem = checkPodShape(input.pod);
+  const shapeProblem = checkPodShape(input.pod, input.at);
   if (shapeProblem) {
     const message = `splice cannot handle this pod: ${shapeProblem}`;
     return { result: 'deny', reasons: [reason('invalid_pod', message)], warnings: [], message };
@@ -46,10 +55,12 @@ export function injectPod(input: InjectInput): Decision {
   }
   const warnings = [...verdict.warnings];
 
-  const clash = reservedNameInUse(original);
-  if (clash) {
-    const message = `splice cannot inject this pod: ${clash} is a name splice adds; rename it, or opt the pod out with splice.dev/inject: "false"`;
-    return { result: 'deny', reasons: [reason('invalid_pod', message)], warnings, message };
+  // First, because nothing else matters for a pod the proxy cannot run in: not even an
+  // invalid override on a pod splice will leave alone.
+  const placement = nonLinuxPlacement(original);
+  if (placement) {
+    const message = nonLinuxMessage(placement);
+    return { result: 'skip', reasons: [reason('windows_pod', message)], warnings: [...warnings, `pod not meshed: ${message}`] };
   }
 
   const { overrides, problems, warnings: overrideWarnings } = resolveOverrides(
@@ -58,10 +69,9 @@ export function injectPod(input: InjectInput): Decision {
     config,
   );
   warnings.push(...overrideWarnings);
-  if (problems.length > 0) {
-    const message = `splice cannot inject this pod: ${problems.join('; ')}`;
-    return { result: 'deny', reasons: problems.map((p) => reason('invalid_annotation', p)), warnings, message };
-  }
+  // Every problem at once, the pod's and the annotations', so one fix is enough.
+  const conflicts = podConflicts(original, config);
+  if (conflicts.length > 0 || problems.length > 0) return refusal(conflicts, problems, warnings);
 
   const security = podSecurityFacts(ns);
   if (security.enforced) {
@@ -79,12 +89,21 @@ export function injectPod(input: InjectInput): Decision {
   const native =
     overrides.nativeSidecar ??
     (config.proxy.nativeSidecar === 'auto' ? nativeSidecarsSupported(cluster) : config.proxy.nativeSidecar === 'true');
-  if (!native && ownedByJob(original)) {
-    warnings.push('the proxy runs as a regular container, so this Job\'s pod will not complete while it runs; use native sidecars (splice.dev/native-sidecar: "true", Kubernetes 1.29+)');
-  }
+  if (!native) warnings.push(...regularProxyWarnings(original, overrides.holdApplication, overrides.redirect));
 
-  const pod = render(original, { namespace: ns.name, native, hold: overrides.holdApplication }, overrides, config);
+  const budgeted = podBudget(original);
+  const pod = render(original, { namespace: ns.name, native, hold: overrides.holdApplication, budgeted }, overrides, config);
+  // What only the whole injected pod shows.
+  const size = annotationsProblem(original, pod);
+  const budget = budgetProblems(pod, budgeted, overrides);
+  if (size !== undefined || budget.length > 0) return refusal(size === undefined ? [] : [size], budget, warnings);
   return { result: 'inject', reasons: verdict.reasons, warnings, pod, patch: diff(original, pod) };
+}
+
+function refusal(podProblems: readonly string[], annotationProblems: readonly string[], warnings: string[]): Decision {
+  const message = `splice cannot inject this pod: ${[...podProblems, ...annotationProblems].join('; ')}`;
+  const reasons = [...podProblems.map((p) => reason('invalid_pod', p)), ...annotationProblems.map((p) => reason('invalid_annotation', p))];
+  return { result: 'deny', reasons, warnings, message };
 }
 
 // managedFields is the API server's bookkeeping: it is left out of the diff so the
@@ -93,18 +112,4 @@ function withoutManagedFields(pod: Pod): Pod {
   if (pod.metadata?.managedFields === undefined) return pod;
   const { managedFields: _dropped, ...metadata } = pod.metadata;
   return { ...pod, metadata };
-}
-
-function reservedNameInUse(pod: Pod): string | undefined {
-  const containers = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].map((c) => c.name);
-  for (const name of [INJECTED_NAMES.init]) if (containers.includes(name)) return `container name ${name}`;
-  const volumes = (pod.spec.volumes ?? []).map((v) => v.name);
-  for (const name of [INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume, INJECTED_NAMES.noApiTokenVolume]) {
-    if (volumes.includes(name)) return `volume name ${name}`;
-  }
-  return undefined;
-}
-
-function ownedByJob(pod: Pod): boolean {
-  return (pod.metadata?.ownerReferences ?? []).some((o) => o?.kind === 'Job');
 }

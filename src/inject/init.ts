@@ -2,7 +2,7 @@
 // before anything else in the pod, with every port/CIDR override as a flag, so the
 // container's args alone say what the pod's traffic redirect is.
 
-import type { Config } from './config.js';
+import type { Config, ContainerResources } from './config.js';
 import { cleanResources } from './proxy.js';
 import { noApiTokenMount } from './api-token.js';
 import { INJECTED_NAMES } from './keys.js';
@@ -10,14 +10,15 @@ import type { Overrides } from './overrides.js';
 import type { Container, Volume } from './types.js';
 import { toArgs } from '../iptables/options.js';
 
-export function initContainer(overrides: Overrides, config: Config): Container {
+/** `resources`: config init.resources, less what the pod budgets at pod level (pod-resources.ts). */
+export function initContainer(overrides: Overrides, config: Config, resources: ContainerResources): Container {
   return {
     name: INJECTED_NAMES.init,
     image: config.init.image,
     ...(config.init.imagePullPolicy ? { imagePullPolicy: config.init.imagePullPolicy } : {}),
     command: ['splice'],
     args: ['iptables', '--apply', ...toArgs(overrides.redirect)],
-    resources: cleanResources(config.init.resources),
+    resources: cleanResources(resources),
     securityContext: {
       // iptables needs root and these two capabilities inside the pod's network
       // namespace; nothing else, and never privileged.

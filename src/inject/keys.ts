@@ -35,6 +35,9 @@ export const INJECTED_NAMES = {
   noApiTokenVolume: 'splice-no-api-token',
 } as const;
 
+/** The name of the proxy's one declared port (Prometheus metrics); a pod that names a port so is refused. */
+export const METRICS_PORT_NAME = 'splice-metrics';
+
 /** Where the ServiceAccount admission plugin mounts the API token into every container that has nothing there. */
 export const API_TOKEN_MOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
 

@@ -8,12 +8,18 @@ import { PROXY_LOG_LEVELS } from './config.js';
 import { deepFreeze } from './frozen.js';
 import { KEYS, PREFIX } from './keys.js';
 import { boundedMemo, getOrCreate } from './memo.js';
-import { isValidQuantity, quantityValue } from './quantity.js';
+import { checkResourceValue, compareQuantities, parseQuantity } from './quantity.js';
 import type { RedirectOptions } from '../iptables/options.js';
 import { PROXY_PORTS, parseCidrs, parseExcludeCidrs, parsePorts, ValueError } from '../iptables/options.js';
 
 export interface Overrides {
+  /** The config's proxy.resources with every resource annotation applied, the pod's or its namespace's. */
   proxyResources: ContainerResources;
+  /**
+   * The resource annotations the pod itself carries (not inherited). Only these stand
+   * for a resource the pod budgets at pod level (spec.resources, see pod-resources.ts).
+   */
+  podResourceKeys: readonly string[];
   logLevel: string;
   redirect: RedirectOptions;
   /** Undefined: decided from the config and the API server's version. */
@@ -30,7 +36,8 @@ export interface OverrideResult {
 
 type Check = (value: string) => string | undefined;
 
-const quantity: Check = (v) => (isValidQuantity(v) ? undefined : 'is not a Kubernetes quantity (such as 100m, 0.5, 128Mi)');
+const cpu: Check = (v) => checkResourceValue('cpu', v);
+const memory: Check = (v) => checkResourceValue('memory', v);
 const bool: Check = (v) => (v === 'true' || v === 'false' ? undefined : 'must be "true" or "false"');
 const logLevel: Check = (v) =>
   (PROXY_LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${PROXY_LOG_LEVELS.join(', ')}`;
@@ -44,10 +51,10 @@ const thrown = (parse: (v: string) => unknown): Check => (v) => {
 };
 
 const CHECKS: Record<string, Check> = {
-  [KEYS.proxyCpu]: quantity,
-  [KEYS.proxyMemory]: quantity,
-  [KEYS.proxyCpuLimit]: quantity,
-  [KEYS.proxyMemoryLimit]: quantity,
+  [KEYS.proxyCpu]: cpu,
+  [KEYS.proxyMemory]: memory,
+  [KEYS.proxyCpuLimit]: cpu,
+  [KEYS.proxyMemoryLimit]: memory,
   [KEYS.proxyLogLevel]: logLevel,
   [KEYS.excludeInboundPorts]: thrown((v) => parsePorts('', v, false)),
   [KEYS.includeInboundPorts]: thrown((v) => parsePorts('', v, true)),
@@ -110,12 +117,15 @@ function resolve(given: Array<[key: string, value: string, inheritedFrom: string
       values.set(key, value);
     }
   }
-  const overrides = build(values, config);
+  const podKeys = given.filter(([key, , inheritedFrom]) => inheritedFrom === null && RESOURCE_KEYS.includes(key) && values.has(key)).map(([key]) => key);
+  const overrides = build(values, podKeys, config);
   problems.push(...resourceConflicts(overrides.proxyResources, values));
   return { overrides, problems };
 }
 
-function build(values: Map<string, string>, config: Config): Overrides {
+const RESOURCE_KEYS: readonly string[] = [KEYS.proxyCpu, KEYS.proxyMemory, KEYS.proxyCpuLimit, KEYS.proxyMemoryLimit];
+
+function build(values: Map<string, string>, podResourceKeys: readonly string[], config: Config): Overrides {
   const get = (key: string): string | undefined => values.get(key);
   const r = config.redirect;
   const res = config.proxy.resources;
@@ -134,6 +144,7 @@ function build(values: Map<string, string>, config: Config): Overrides {
   const hold = get(KEYS.holdApplication);
   return {
     proxyResources: { requests, limits },
+    podResourceKeys,
     logLevel: get(KEYS.proxyLogLevel) ?? config.proxy.logLevel,
     redirect: {
       proxyUid: config.proxy.uid,
@@ -163,7 +174,8 @@ function resourceConflicts(res: ContainerResources, values: Map<string, string>)
     const lim = res.limits[name];
     if (req === undefined || lim === undefined) continue;
     if (!(values.has(reqKey) || values.has(limKey))) continue;
-    if (quantityValue(req) > quantityValue(lim)) {
+    const [request, limit] = [parseQuantity(req), parseQuantity(lim)];
+    if (request && limit && compareQuantities(request, limit) > 0) {
       out.push(`annotation ${reqKey}: ${JSON.stringify(req)} is more than the ${name} limit ${JSON.stringify(lim)} (${limKey} or the config's default)`);
     }
   }

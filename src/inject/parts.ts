@@ -12,6 +12,7 @@ import { initContainer, initRunVolume } from './init.js';
 import { INJECTED_NAMES, KEYS, identitySecretName } from './keys.js';
 import { BoundedMemo, getOrCreate } from './memo.js';
 import type { Overrides } from './overrides.js';
+import { initResourcesWithin, proxyResourcesWithin, type BudgetedResource } from './pod-resources.js';
 import { proxyContainer } from './proxy.js';
 import { SDS_FILES } from './bootstrap.js';
 import { proxyTexts } from './proxy-texts.js';
@@ -23,6 +24,8 @@ export interface PartsPlan {
   serviceAccount: string;
   native: boolean;
   hold: boolean;
+  /** The resources the pod budgets at pod level, which splice's containers share (pod-resources.ts). */
+  budgeted: readonly BudgetedResource[];
 }
 
 export interface InjectedParts {
@@ -58,8 +61,8 @@ const MEMO_LIMIT = 1024;
 export function injectedParts(plan: PartsPlan, overrides: Overrides, config: Config): InjectedParts {
   const memo = getOrCreate(memos, config, () => new BoundedMemo<InjectedParts>(MEMO_LIMIT));
   const id = getOrCreate(overrideIds, overrides, () => nextOverrideId++);
-  const { namespace, serviceAccount, native, hold } = plan;
-  return memo.get(`${id} ${JSON.stringify([namespace, serviceAccount, native, hold])}`, () => deepFreeze(build(plan, overrides, config)));
+  const { namespace, serviceAccount, native, hold, budgeted } = plan;
+  return memo.get(`${id} ${JSON.stringify([namespace, serviceAccount, native, hold, budgeted])}`, () => deepFreeze(build(plan, overrides, config)));
 }
 
 function build(plan: PartsPlan, overrides: Overrides, config: Config): InjectedParts {
@@ -71,8 +74,12 @@ function build(plan: PartsPlan, overrides: Overrides, config: Config): InjectedP
     volumes: [INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume, INJECTED_NAMES.noApiTokenVolume],
   };
   return {
-    init: initContainer(overrides, config),
-    proxy: proxyContainer({ bootstrap: texts.bootstrap, native: plan.native, hold: plan.hold }, overrides, config),
+    init: initContainer(overrides, config, initResourcesWithin(plan.budgeted, config.init.resources)),
+    proxy: proxyContainer(
+      { bootstrap: texts.bootstrap, native: plan.native, hold: plan.hold, resources: proxyResourcesWithin(plan.budgeted, overrides) },
+      overrides,
+      config,
+    ),
     volumes: [identityVolume(plan.serviceAccount), initRunVolume(), noApiTokenVolume()],
     annotations: {
       [KEYS.sdsCertificate]: texts.sdsCertificate,

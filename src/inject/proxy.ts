@@ -2,9 +2,9 @@
 // through, so the proxy's own traffic does not loop), with the bootstrap splice renders
 // passed inline so the container needs no config volume.
 
-import type { Config } from './config.js';
+import type { Config, ContainerResources } from './config.js';
 import { noApiTokenMount } from './api-token.js';
-import { IDENTITY_MOUNT_PATH, INJECTED_NAMES } from './keys.js';
+import { IDENTITY_MOUNT_PATH, INJECTED_NAMES, METRICS_PORT_NAME } from './keys.js';
 import type { Overrides } from './overrides.js';
 import type { Container, Probe } from './types.js';
 import { PROXY_PORTS } from '../iptables/options.js';
@@ -12,6 +12,8 @@ import { PROXY_PORTS } from '../iptables/options.js';
 export interface ProxyPlan {
   /** The rendered Envoy bootstrap (proxy-texts.ts), shared with the SDS annotations' rendering. */
   bootstrap: string;
+  /** The proxy's requests and limits (the overrides', less what the pod budgets at pod level). */
+  resources: ContainerResources;
   native: boolean;
   hold: boolean;
 }
@@ -44,8 +46,8 @@ export function proxyContainer(plan: ProxyPlan, overrides: Overrides, config: Co
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
     ],
-    ports: [{ name: 'splice-metrics', containerPort: PROXY_PORTS.prometheus, protocol: 'TCP' }],
-    resources: cleanResources(overrides.proxyResources),
+    ports: [{ name: METRICS_PORT_NAME, containerPort: PROXY_PORTS.prometheus, protocol: 'TCP' }],
+    resources: cleanResources(plan.resources),
     securityContext: {
       runAsUser: config.proxy.uid,
       runAsGroup: config.proxy.uid,

@@ -1,25 +1,124 @@
-// Kubernetes resource quantities (k8s.io/apimachinery/pkg/api/resource): a signed
-// decimal number with an optional binary (Ki…Ei), decimal SI (n u m k M G T P E) or
-// exponent (e3, E-2) suffix. Checked here so a bad value is refused with the key that
-// carried it, instead of by the API server with a message about a container the user
-// never wrote.
-const QUANTITY = /^[+-]?(\d+\.?\d*|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$/;
+// Kubernetes resource quantities (k8s.io/apimachinery/pkg/api/resource): a decimal
+// number with an optional binary (Ki…Ei), decimal SI (n u m k M G T P E) or exponent
+// (e3, E-2) suffix. Parsed exactly, as a fraction of two integers, so that "is this a
+// whole number of bytes" and "does the sum fit under the pod's budget" are answered
+// the way the API server answers them, with no floating-point rounding.
+//
+// On top of the syntax, each resource has rules of its own (checkResourceValue): the
+// API server takes "200m" of memory (0.2 bytes) with only a warning, and the container
+// then gets a 1-byte limit and never starts.
 
-export function isValidQuantity(value: string): boolean {
-  return value.length <= 64 && QUANTITY.test(value) && !value.startsWith('-');
+const QUANTITY = /^\+?(\d+\.?\d*|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$/;
+
+/** An exact non-negative quantity: `num / den`, in the resource's base unit (bytes, cores). */
+export interface Quantity {
+  num: bigint;
+  den: bigint;
 }
 
-const SUFFIX: Record<string, number> = {
-  '': 1, n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
-};
+const BINARY: Record<string, bigint> = { Ki: 1n << 10n, Mi: 1n << 20n, Gi: 1n << 30n, Ti: 1n << 40n, Pi: 1n << 50n, Ei: 1n << 60n };
+const DECIMAL_EXPONENT: Record<string, number> = { n: -9, u: -6, m: -3, '': 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
 
-/** The quantity's value as a number, close enough to compare a request with a limit. */
-export function quantityValue(value: string): number {
-  const m = /^([+-]?(?:\d+\.?\d*|\.\d+))(.*)$/.exec(value);
-  if (!m) return NaN;
-  const [, num = '', suffix = ''] = m;
-  if (/^[eE]/.test(suffix)) return Number(num) * 10 ** Number(suffix.slice(1));
-  const factor = SUFFIX[suffix];
-  return factor === undefined ? NaN : Number(num) * factor;
+export function isValidQuantity(value: string): boolean {
+  return value.length <= 64 && QUANTITY.test(value);
+}
+
+/** The quantity `value` stands for, or undefined when it is not one (negative quantities are not). */
+export function parseQuantity(value: string): Quantity | undefined {
+  if (!isValidQuantity(value)) return undefined;
+  const m = QUANTITY.exec(value);
+  if (!m) return undefined;
+  const [, number = '', suffix = ''] = m;
+  const [whole = '', fraction = ''] = number.split('.');
+  let num = BigInt(`${whole}${fraction}` || '0');
+  let den = 10n ** BigInt(fraction.length);
+  const binary = BINARY[suffix];
+  if (binary !== undefined) {
+    num *= binary;
+  } else {
+    const exponent = DECIMAL_EXPONENT[suffix] ?? Number(suffix.slice(1));
+    // An exponent past any real quantity (1e999999) is not worth the big integer.
+    if (Math.abs(exponent) > 64) return undefined;
+    if (exponent >= 0) num *= 10n ** BigInt(exponent);
+    else den *= 10n ** BigInt(-exponent);
+  }
+  return { num, den };
+}
+
+export function compareQuantities(a: Quantity, b: Quantity): number {
+  const left = a.num * b.den;
+  const right = b.num * a.den;
+  return left === right ? 0 : left < right ? -1 : 1;
+}
+
+export function addQuantities(a: Quantity, b: Quantity): Quantity {
+  return { num: a.num * b.den + b.num * a.den, den: a.den * b.den };
+}
+
+export const ZERO: Quantity = Object.freeze({ num: 0n, den: 1n });
+
+const isWhole = (q: Quantity): boolean => q.num % q.den === 0n;
+
+/** The value in the resource's usual unit for a message: memory as Gi/Mi/Ki or bytes, CPU as cores or millicores. */
+export function formatQuantity(resource: 'cpu' | 'memory', q: Quantity): string {
+  if (resource === 'memory') {
+    if (!isWhole(q)) return `${Number(q.num) / Number(q.den)}`;
+    const bytes = q.num / q.den;
+    for (const unit of ['Gi', 'Mi', 'Ki'] as const) {
+      const size = BINARY[unit] as bigint;
+      if (bytes !== 0n && bytes % size === 0n) return `${bytes / size}${unit}`;
+    }
+    return String(bytes);
+  }
+  const milli = q.num * 1000n;
+  if (milli % q.den !== 0n) return `${Number(milli) / Number(q.den)}m`;
+  const m = milli / q.den;
+  return m % 1000n === 0n ? String(m / 1000n) : `${m}m`;
+}
+
+const MIB: Quantity = { num: BINARY.Mi as bigint, den: 1n };
+const MILLI: Quantity = { num: 1n, den: 1000n };
+
+/**
+ * What is wrong with `value` as an amount of `resource` (a request or a limit of a
+ * container splice adds), or undefined when it is a value Kubernetes accepts and that
+ * makes sense. The message is written to follow the key and the value, and suggests
+ * what the user probably meant.
+ *
+ * - Any resource: the quantity syntax of k8s.io/apimachinery/pkg/api/resource.
+ * - memory: whole bytes (the API server warns "fractional byte value … is invalid" and
+ *   the kubelet rounds, Kubernetes issue #79950), and at least 1Mi unless 0: a proxy or
+ *   an init container given a few bytes never starts, so such a value is a unit typo.
+ * - cpu: no binary suffix (Kubernetes reads "100Mi" as 104,857,600 cores), and whole
+ *   millicores, the finest amount Kubernetes applies ("Resource units in Kubernetes",
+ *   kubernetes.io/docs/concepts/configuration/manage-resources-containers).
+ */
+export function checkResourceValue(resource: 'cpu' | 'memory', value: string): string | undefined {
+  const q = parseQuantity(value);
+  const example = resource === 'memory' ? 'such as 64Mi or 1Gi' : 'such as 100m or 0.5';
+  if (q === undefined) return `is not a Kubernetes quantity (${example})`;
+  const [, number = '', suffix = ''] = QUANTITY.exec(value) ?? [];
+  if (resource === 'memory') {
+    if (!isWhole(q)) {
+      const hint = suffix === 'm' ? `; "m" means thousandths, did you mean "${number}Mi"?` : `; memory is counted in whole bytes (${example})`;
+      return `is ${formatQuantity('memory', q)} bytes, not a whole number of bytes${hint}`;
+    }
+    if (q.num !== 0n && compareQuantities(q, MIB) < 0) {
+      return `is only ${q.num / q.den} bytes, too little for any container to start; did you mean "${number}Mi"?`;
+    }
+    return undefined;
+  }
+  if (suffix in BINARY) {
+    const hint = suffix === 'Mi' ? `did you mean "${number}m" (millicores)?` : 'CPU is counted in cores (0.5) or millicores (500m)';
+    return `uses the binary suffix "${suffix}", which means ${formatQuantity('cpu', q)} cores for CPU; ${hint}`;
+  }
+  if (q.num !== 0n && compareQuantities(q, MILLI) < 0) {
+    const hint = suffix === 'u' || suffix === 'n' ? `did you mean "${number}m"?` : 'the smallest is "1m"';
+    return `is less than 1m, the smallest amount of CPU Kubernetes applies; ${hint}`;
+  }
+  if ((q.num * 1000n) % q.den !== 0n) {
+    const up = (q.num * 1000n) / q.den + 1n;
+    return `is not a whole number of millicores, the finest amount of CPU Kubernetes applies; did you mean "${up}m"?`;
+  }
+  return undefined;
 }

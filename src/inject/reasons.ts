@@ -15,6 +15,8 @@ export const REASON_IDS = [
   'not_enabled',
   // skip or deny, per config: Pod Security would reject splice-init
   'pod_security_conflict',
+  // skip: the pod runs on nodes that cannot run splice's Linux containers
+  'windows_pod',
   // inject
   'pod_opted_in',
   'namespace_enabled',

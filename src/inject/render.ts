@@ -11,6 +11,7 @@
 import type { Config } from './config.js';
 import { DEFAULT_CONTAINER_ANNOTATION } from './keys.js';
 import type { Overrides } from './overrides.js';
+import type { BudgetedResource } from './pod-resources.js';
 import { injectedParts } from './parts.js';
 import type { Container, Pod } from './types.js';
 
@@ -18,6 +19,8 @@ export interface RenderPlan {
   namespace: string;
   native: boolean;
   hold: boolean;
+  /** The resources the pod budgets at pod level (pod-resources.ts podBudget). */
+  budgeted: readonly BudgetedResource[];
 }
 
 export function serviceAccountOf(pod: Pod): string {
@@ -26,7 +29,11 @@ export function serviceAccountOf(pod: Pod): string {
 
 /** Returns a new pod that shares unchanged values with `pod`; neither may be modified afterwards. */
 export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config: Config): Pod {
-  const parts = injectedParts({ namespace: plan.namespace, serviceAccount: serviceAccountOf(pod), native: plan.native, hold: plan.hold }, overrides, config);
+  const parts = injectedParts(
+    { namespace: plan.namespace, serviceAccount: serviceAccountOf(pod), native: plan.native, hold: plan.hold, budgeted: plan.budgeted },
+    overrides,
+    config,
+  );
   const spec = pod.spec;
 
   // splice-init goes first so the redirect exists before anything else runs. A native

@@ -34,3 +34,14 @@ export function ns(name: string, labels: Record<string, string> = {}, annotation
 
 export const ENABLED = { 'splice.dev/inject': 'enabled' };
 export const DISABLED = { 'splice.dev/inject': 'disabled' };
+
+/** `p` with `fields` set on its spec (replacing what was there). */
+export function withSpec(p: Pod, fields: Record<string, unknown>): Pod {
+  return { ...p, spec: { ...p.spec, ...fields } };
+}
+
+/** `p` with `fields` set on its first container. */
+export function withApp(p: Pod, fields: Record<string, unknown>): Pod {
+  const [first, ...rest] = p.spec.containers;
+  return withSpec(p, { containers: [{ ...first, ...fields }, ...rest] });
+}

@@ -48,7 +48,7 @@ describe('config', () => {
       /^defaultPolicy: must be one of enabled, disabled \(got "on"\)/,
       /^proxy\.uid: .* \(got 0\)/,
       /^proxy\.logLevel: .* \(got "loud"\)/,
-      /^proxy\.resources\.requests\.cpu: .*\(got "lots"\)/,
+      /^proxy\.resources\.requests\.cpu: "lots" is not a Kubernetes quantity/,
       /^redirect\.excludeInboundPorts: has port 99999 outside 1-65535 \(got "80,99999"\)/,
       /^redirect\.includeOutboundCidrs: .*10\.0\.0\.0\/99/,
       /^identity\.renewAt: unknown key/,
@@ -65,6 +65,17 @@ describe('config', () => {
     assert.match(problems({ proxy: { meshCidrs: '*' } })[0] ?? '', /^proxy\.meshCidrs: must name the pod CIDRs; "\*" would send mTLS to destinations outside the mesh too \(got "\*"\)$/);
     assert.match(problems({ proxy: { meshCidrs: '10.244.1.0/16' } })[0] ?? '', /^proxy\.meshCidrs: has "10\.244\.1\.0\/16", whose host bits are set; the network is 10\.244\.0\.0\/16/);
     assert.match(problems({ proxy: { meshCidrs: ['10.244.0.0/16'] } })[0] ?? '', /^proxy\.meshCidrs: must be a string of comma-separated CIDRs/);
+  });
+  test('proxy.resources and init.resources: each value by its resource\'s rules, requests at most limits', () => {
+    assert.match(problems({ proxy: { resources: { limits: { memory: '200m' } } } })[0] ?? '', /^proxy\.resources\.limits\.memory: "200m" is 0\.2 bytes, .*did you mean "200Mi"/);
+    assert.match(problems({ init: { resources: { requests: { cpu: '10Mi' } } } })[0] ?? '', /^init\.resources\.requests\.cpu: "10Mi" uses the binary suffix "Mi".*did you mean "10m"/);
+    assert.match(problems({ init: { resources: { requests: { memory: '16' } } } })[0] ?? '', /^init\.resources\.requests\.memory: "16" is only 16 bytes/);
+    assert.match(
+      problems({ proxy: { resources: { requests: { memory: '512Mi' }, limits: { memory: '256Mi' } } } })[0] ?? '',
+      /^proxy\.resources\.requests\.memory: "512Mi" is more than proxy\.resources\.limits\.memory "256Mi"$/,
+    );
+    // YAML reads an unquoted 1 as a number; Kubernetes takes it as a quantity too.
+    assert.deepEqual(parseConfig({ proxy: { resources: { limits: { cpu: 1, memory: '1Gi' } } } }).proxy.resources.limits, { cpu: '1', memory: '1Gi' });
   });
   test('a non-mapping document is refused', () => {
     assert.match(problems(['a'])[0] ?? '', /config must be a mapping/);

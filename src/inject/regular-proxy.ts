@@ -1,0 +1,62 @@
+// Without native sidecars (Kubernetes before 1.29, or splice.dev/native-sidecar:
+// "false") the proxy is a regular container, and three kinds of pod then break in ways
+// admission cannot show. Each gets a warning that says what will happen and what to do.
+
+import { KEYS } from './keys.js';
+import type { Container, Pod } from './types.js';
+import type { RedirectOptions } from '../iptables/options.js';
+
+const NATIVE_HINT = `use native sidecars (${KEYS.nativeSidecar}: "true", Kubernetes 1.29+)`;
+
+type Rec = Record<string, unknown>;
+const isRecord = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function ownedByJob(pod: Pod): boolean {
+  const owners = pod.metadata?.ownerReferences;
+  return Array.isArray(owners) && owners.some((o) => isRecord(o) && o.kind === 'Job');
+}
+
+function runAsUser(pod: Pod, c: Container): unknown {
+  const own = isRecord(c.securityContext) ? c.securityContext.runAsUser : undefined;
+  return own ?? (isRecord(pod.spec.securityContext) ? pod.spec.securityContext.runAsUser : undefined);
+}
+
+/**
+ * The warnings for `pod` when its proxy is a regular container: `hold` is whether the
+ * app waits for the proxy (postStart hook), `redirect` the pod's redirect options.
+ *
+ * - A pod meant to finish (a Job's, or restartPolicy Never/OnFailure) never completes
+ *   while the proxy container runs on.
+ * - With hold on and restartPolicy Never, a proxy not ready in time fails its postStart
+ *   hook; the kubelet kills it and, under Never, never starts it again, while the app
+ *   runs on with its traffic redirected to a port nobody listens on: broken for good.
+ *   (Under OnFailure the killed proxy is restarted.)
+ * - The user's init containers run before any proxy: their outbound TCP is already
+ *   redirected to a port nobody listens on yet.
+ */
+export function regularProxyWarnings(pod: Pod, hold: boolean, redirect: RedirectOptions): string[] {
+  const warnings: string[] = [];
+  const policy = pod.spec.restartPolicy;
+  const job = ownedByJob(pod);
+  if (job || policy === 'Never' || policy === 'OnFailure') {
+    const which = job ? "this Job's pod" : `this pod (restartPolicy: ${String(policy)})`;
+    warnings.push(`the proxy runs as a regular container, so ${which} will not complete while it runs; ${NATIVE_HINT}`);
+  }
+  if (hold && policy === 'Never') {
+    warnings.push(
+      `with ${KEYS.holdApplication} on, the app waits in splice-proxy's postStart hook; if the proxy is not ready in time the hook fails, the kubelet kills splice-proxy, ` +
+        `and under restartPolicy: Never it is never started again: the pod would run on without its proxy, its redirected traffic going nowhere; ${NATIVE_HINT}, or set ${KEYS.holdApplication}: "false"`,
+    );
+  }
+  const outboundCaptured = redirect.includeOutboundCidrs === '*' || redirect.includeOutboundCidrs.length > 0;
+  const early = (Array.isArray(pod.spec.initContainers) ? pod.spec.initContainers : [])
+    .filter((c): c is Container => isRecord(c) && c.restartPolicy !== 'Always' && runAsUser(pod, c) !== redirect.proxyUid)
+    .map((c) => c.name);
+  if (outboundCaptured && early.length > 0) {
+    warnings.push(
+      `init container${early.length > 1 ? 's' : ''} ${early.join(', ')} run${early.length > 1 ? '' : 's'} before splice-proxy starts, with outbound TCP already redirected to port ${redirect.outboundPort}, where nothing listens yet: ` +
+        `any connection ${early.length > 1 ? 'they open' : 'it opens'} fails; run ${early.length > 1 ? 'them' : 'it'} as uid ${redirect.proxyUid}, exclude what ${early.length > 1 ? 'they reach' : 'it reaches'} with ${KEYS.excludeOutboundPorts} or ${KEYS.excludeOutboundCidrs}, or ${NATIVE_HINT}`,
+    );
+  }
+  return warnings;
+}

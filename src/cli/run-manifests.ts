@@ -12,7 +12,7 @@ import { readManifests } from './documents.js';
 import type { CliIO } from './io.js';
 import { UsageError } from './io.js';
 import type { PodSite } from './workloads.js';
-import { listItems, podSite } from './workloads.js';
+import { listItems, podSite, withoutNullFields } from './workloads.js';
 
 export const MANIFEST_FLAGS = `  -f, --filename FILE         manifests to read (YAML or JSON, multi-document); - for standard input
       --namespace NAME        namespace of objects that do not name one (default: default)
@@ -74,12 +74,15 @@ export function injectManifests(input: unknown[], facts: ManifestFacts): { docs:
   const visit = (doc: unknown): unknown => {
     const items = listItems(doc);
     if (items) return { ...(doc as object), items: items.map(visit) };
-    const site = podSite(doc);
-    if (!site) return doc;
+    // Only documents with pods are read, so only they lose their null fields; any other
+    // kind passes through as it came (a custom resource may give null a meaning).
+    if (!podSite(doc)) return doc;
+    const normalized = withoutNullFields(doc);
+    const site = podSite(normalized) as PodSite;
     const namespace = site.namespace ?? facts.defaultNamespace;
-    const decision = injectPod({ pod: site.pod, namespace: facts.namespaceFor(namespace), cluster: facts.cluster, config: facts.config });
+    const decision = injectPod({ pod: site.pod, at: site.at, namespace: facts.namespaceFor(namespace), cluster: facts.cluster, config: facts.config });
     results.push({ site, namespace, decision });
-    return decision.result === 'inject' ? site.replace(decision.pod) : doc;
+    return decision.result === 'inject' ? site.replace(decision.pod) : normalized;
   };
   return { docs: input.map(visit), results };
 }

@@ -16,6 +16,8 @@ export interface PodSite {
   kind: string;
   namespace: string | undefined;
   pod: Pod;
+  /** Where the pod sits in the document, ending in a dot (`spec.template.`), or '' for a Pod. */
+  at: string;
   /** Returns a copy of the document holding this pod instead of the original one. */
   replace(pod: Pod): Doc;
 }
@@ -78,6 +80,7 @@ export function podSite(doc: unknown): PodSite | undefined {
     kind,
     namespace,
     pod: withOwner,
+    at: path.map((p) => `${p}.`).join(''),
     replace(injected: Pod): Doc {
       if (kind === 'Pod') return injected as unknown as Doc;
       const metadata = { ...(injected.metadata ?? {}) };
@@ -91,4 +94,28 @@ export function podSite(doc: unknown): PodSite | undefined {
 export function listItems(doc: unknown): unknown[] | undefined {
   if (isRecord(doc) && doc.kind === 'List' && Array.isArray(doc.items)) return doc.items;
   return undefined;
+}
+
+// Maps whose entries are values of their own: a null entry there is not "absent" to the
+// API server (a null label value decodes as "", a null quantity as 0), so it is kept,
+// and reported if splice has to read it.
+const VALUE_MAPS = new Set(['labels', 'annotations', 'nodeSelector', 'matchLabels', 'requests', 'limits']);
+
+/**
+ * A copy of a manifest document without the fields whose value is null, at any depth:
+ * to the API server, a null field is an absent one (Go decodes JSON null into the
+ * zero value), and `helm template` prints `annotations:` with nothing under it for an
+ * empty map. So injecting a document with such lines gives exactly what injecting it
+ * without them gives. Entries of the maps in VALUE_MAPS and items of lists are kept.
+ */
+export function withoutNullFields(value: unknown, key?: string): unknown {
+  if (Array.isArray(value)) return value.map((item) => withoutNullFields(item));
+  if (!isRecord(value) || (key !== undefined && VALUE_MAPS.has(key))) return value;
+  const out: Doc = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (v === null) continue;
+    // An own "__proto__" key must stay a key, not become the copy's prototype.
+    Object.defineProperty(out, k, { value: withoutNullFields(v, k), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
 }

@@ -87,6 +87,111 @@ describe('splice inject', () => {
   });
 });
 
+// The same pod template under every workload kind `inject` takes.
+function underKind(kind: string, template: string): string {
+  const indent = (text: string, n: number) => text.split('\n').map((l) => (l === '' ? l : ' '.repeat(n) + l)).join('\n');
+  const head = `kind: ${kind}\nmetadata: {name: w, namespace: shop}\n`;
+  switch (kind) {
+    case 'Pod':
+      return `apiVersion: v1\nkind: Pod\nmetadata:\n  name: w\n  namespace: shop\n${template.replace(/^metadata:\n(  .*\n)*/m, '')}`;
+    case 'CronJob':
+      return `apiVersion: batch/v1\n${head}spec:\n  schedule: "@daily"\n  jobTemplate:\n    spec:\n      template:\n${indent(template, 8)}`;
+    case 'Job':
+      return `apiVersion: batch/v1\n${head}spec:\n  template:\n${indent(template, 4)}`;
+    case 'ReplicationController':
+      return `apiVersion: v1\n${head}spec:\n  selector: {app: w}\n  template:\n${indent(template, 4)}`;
+    default:
+      return `apiVersion: apps/v1\n${head}spec:\n  selector: {matchLabels: {app: w}}\n  template:\n${indent(template, 4)}`;
+  }
+}
+const KINDS = ['Pod', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job', 'CronJob'];
+
+describe('splice inject: every workload kind', () => {
+  const windows = 'metadata:\n  labels: {app: w}\nspec:\n  restartPolicy: OnFailure\n  nodeSelector: {kubernetes.io/os: windows}\n  containers: [{name: app, image: x}]\n';
+  for (const kind of KINDS) {
+    test(`${kind} bound for Windows nodes: left as it is, with the reason and a warning`, async () => {
+      const input = underKind(kind, kind === 'Job' || kind === 'CronJob' ? windows : windows.replace('  restartPolicy: OnFailure\n', ''));
+      const r = await cli(['inject', '-f', '-'], input);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(parseAllDocuments(r.stdout)[0]?.toJS(), parseAllDocuments(input)[0]?.toJS());
+      assert.match(r.stderr, /warning: .*pod not meshed: spec\.nodeSelector\["kubernetes\.io\/os"\] is "windows"/);
+      const e = await cli(['explain', '-f', '-'], input);
+      assert.match(e.stdout, /decision: skip\n\s+reasons:\n\s+- windows_pod: /);
+    });
+  }
+  const proxyPort = 'metadata:\n  labels: {app: w}\nspec:\n  restartPolicy: OnFailure\n  containers: [{name: app, image: x, ports: [{containerPort: 15006}]}]\n';
+  for (const kind of KINDS) {
+    test(`${kind} with an app on the proxy's inbound port: refused, and explain says why`, async () => {
+      const input = underKind(kind, kind === 'Job' || kind === 'CronJob' ? proxyPort : proxyPort.replace('  restartPolicy: OnFailure\n', ''));
+      const r = await cli(['inject', '-f', '-'], input);
+      assert.equal(r.code, 1);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /container app \(containers\[0\]\) declares port 15006, the proxy's inbound capture port/);
+      const e = await cli(['explain', '-f', '-'], input);
+      assert.match(e.stdout, /decision: deny\n\s+reasons:\n\s+- invalid_pod: container app/);
+    });
+  }
+});
+
+describe('splice inject: null means absent', () => {
+  // What `helm template` prints for empty values.
+  const NULLS = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  annotations:
+  labels:
+spec:
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      annotations:
+      labels: {app: web}
+      creationTimestamp: null
+    spec:
+      initContainers:
+      volumes:
+      nodeSelector:
+      containers:
+      - name: app
+        image: example.com/app:1
+        env:
+        ports:
+        resources:
+        securityContext:
+`;
+  const WITHOUT = NULLS.split('\n').filter((l) => !/^\s+\w+:( null)?$/.test(l) || /^\s+(metadata|spec|selector|template|containers):$/.test(l)).join('\n');
+  test('the output equals the output for the file without those lines, for inject and explain', async () => {
+    assert.doesNotMatch(WITHOUT, /annotations|initContainers|env:/);
+    for (const command of ['inject', 'explain']) {
+      const withNulls = await cli([command, '-f', '-'], NULLS);
+      const without = await cli([command, '-f', '-'], WITHOUT);
+      assert.equal(withNulls.code, 0, withNulls.stderr);
+      assert.equal(withNulls.stdout, without.stdout);
+      assert.equal(withNulls.stderr, without.stderr);
+    }
+  });
+  test('skipped, such a document comes out as without those lines too', async () => {
+    const args = ['inject', '-f', '-', '--namespace-labels', 'splice.dev/inject=disabled'];
+    assert.equal((await cli(args, NULLS)).stdout, (await cli(args, WITHOUT)).stdout);
+  });
+  test('other kinds pass through as they came, nulls and all', async () => {
+    const service = 'apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations: null\nspec:\n  ports: [{port: 80}]\n';
+    const r = await cli(['inject', '-f', '-'], service);
+    assert.match(r.stdout, /annotations: null/);
+  });
+  test('an error that remains names the path in the manifest', async () => {
+    const bad = NULLS.replace('      labels: {app: web}', '      labels: {app: web, tier: null}');
+    const r = await cli(['inject', '-f', '-'], bad);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Deployment\/shop\/web: splice cannot handle this pod: spec\.template\.metadata\.labels\[tier\] must be a string, not null/);
+    const cron = underKind('CronJob', 'metadata: {labels: {app: w}}\nspec:\n  restartPolicy: Never\n  containers: [{name: 5, image: x}]\n');
+    assert.match((await cli(['inject', '-f', '-'], cron)).stderr, /spec\.jobTemplate\.spec\.template\.spec\.containers\[0\]\.name must be a string, not number 5/);
+  });
+});
+
 describe('splice explain', () => {
   test('shows the decision, every reason and a diff of what changes', async () => {
     const r = await cli(['explain', '-f', '-'], DEPLOYMENT);

@@ -8,7 +8,9 @@ import fastJsonPatch from 'fast-json-patch';
 import { DEFAULT_CONFIG } from '../../../src/inject/config.js';
 import { injectPod } from '../../../src/inject/engine.js';
 import { patchBase64, patchText } from '../../../src/inject/patch.js';
-import { arbitraryGarbage, arbitraryNamespace, arbitraryPod, arbitraryVersion } from '../../support/arbitrary.js';
+import type { Pod } from '../../../src/inject/types.js';
+import { arbitraryApiPod, arbitraryGarbage, arbitraryNamespace, arbitraryPod, arbitraryVersion } from '../../support/arbitrary.js';
+import { validatePod } from '../../support/pod-validation.js';
 
 const { applyPatch, compare } = fastJsonPatch;
 const RUNS = 5000;
@@ -44,6 +46,36 @@ test(`random pods (${RUNS}): no exception, patch applies, idempotent`, () => {
   );
   // A generator that never reaches the inject path would make the checks above vacuous.
   assert.ok(injected > RUNS / 10, `only ${injected} of ${RUNS} pods were injected`);
+});
+
+test(`random pods of every kind (${RUNS} each): an injected pod is valid whenever the original is, and has no new warnings`, () => {
+  const seen = { windows: 0, budgeted: 0, proxyPort: 0, proxyUid: 0, nulls: 0 };
+  const enabled = fc.constant({ name: 'shop', labels: { 'splice.dev/inject': 'enabled' }, annotations: {} });
+  for (const generator of [arbitraryPod, arbitraryApiPod]) {
+    fc.assert(
+      fc.property(generator, fc.oneof(enabled, arbitraryNamespace), arbitraryVersion, (pod, namespace, version) => {
+        const original = validatePod(pod as unknown as Pod);
+        if (original.errors.length > 0) return;
+        const d = injectPod({ pod, namespace, cluster: version ? { version } : {}, config: DEFAULT_CONFIG });
+        const reasons = d.reasons.map((r) => r.message).join('\n');
+        if (d.reasons.some((r) => r.id === 'windows_pod')) seen.windows++;
+        if (/declares port 150/.test(reasons)) seen.proxyPort++;
+        if (/runs as uid 1337/.test(reasons)) seen.proxyUid++;
+        if (d.result !== 'inject') return;
+        const spec = pod.spec as Record<string, unknown>;
+        if (spec.resources !== undefined) seen.budgeted++;
+        if (spec.initContainers === null || spec.volumes === null || pod.metadata?.annotations === null) seen.nulls++;
+        const after = validatePod(d.pod);
+        assert.deepEqual(after.errors, [], 'the injected pod passes where the original passed');
+        const added = after.warnings.filter((w) => !original.warnings.includes(w));
+        assert.deepEqual(added, [], 'the injected pod has no warning the original did not have');
+        assert.notEqual((d.pod.spec as { os?: { name?: string } }).os?.name, 'windows');
+      }),
+      { numRuns: RUNS },
+    );
+  }
+  // Each kind must actually come up, or the property says nothing about it.
+  for (const [kind, count] of Object.entries(seen)) assert.ok(count >= 20, `only ${count} pods of kind ${kind}`);
 });
 
 test('malformed objects are refused with a message naming the field, never an exception', () => {

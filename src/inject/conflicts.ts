@@ -32,26 +32,6 @@ type Rec = Record<string, unknown>;
 const isRecord = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
-interface Located {
-  container: Container;
-  /** `containers[1]` or `initContainers[0]`, for messages. */
-  where: string;
-  /** Runs beside the app: a regular container, or an init container with restartPolicy Always. */
-  alongside: boolean;
-}
-
-function allContainers(pod: Pod): Located[] {
-  const out: Located[] = [];
-  for (const [field, regular] of [['containers', true], ['initContainers', false]] as const) {
-    for (const [i, c] of list(pod.spec[field]).entries()) {
-      if (!isRecord(c)) continue;
-      const container = c as Container;
-      out.push({ container, where: `${field}[${i}]`, alongside: regular || container.restartPolicy === 'Always' });
-    }
-  }
-  return out;
-}
-
 /**
  * Every way `pod` collides with what splice adds, as sentences naming the container,
  * the port, uid or name, and what the proxy uses it for (empty: none). Reads `pod` as
@@ -60,54 +40,64 @@ function allContainers(pod: Pod): Located[] {
  */
 export function podConflicts(pod: Pod, config: Config): string[] {
   const problems: string[] = [];
-  const containers = allContainers(pod);
-
-  for (const { container } of containers) {
-    if (container.name === INJECTED_NAMES.init) problems.push(`container name ${INJECTED_NAMES.init} is a name splice adds; rename it, or opt the pod out with ${KEYS.inject}: "false"`);
+  // One pass over both lists, allocating nothing for a pod without a collision: this
+  // runs for every pod splice injects.
+  const podUid = isRecord(pod.spec.securityContext) ? pod.spec.securityContext.runAsUser : undefined;
+  for (const field of ['containers', 'initContainers'] as const) {
+    const containers = pod.spec[field];
+    if (!Array.isArray(containers)) continue;
+    for (let i = 0; i < containers.length; i++) {
+      const c = containers[i] as unknown;
+      if (!isRecord(c)) continue;
+      const container = c as Container;
+      if (container.name === INJECTED_NAMES.init) problems.push(`container name ${INJECTED_NAMES.init} is a name splice adds; rename it, or opt the pod out with ${KEYS.inject}: "false"`);
+      if (Array.isArray(container.ports)) portConflicts(container, field, i, problems);
+      // A run-to-completion init container as the proxy's uid is the documented way to
+      // reach the network before a regular proxy container starts (README), so only
+      // containers that run beside the app are refused.
+      const alongside = field === 'containers' || container.restartPolicy === 'Always';
+      const own = isRecord(container.securityContext) ? container.securityContext.runAsUser : undefined;
+      if (alongside && (own ?? podUid) === config.proxy.uid) {
+        const source = own !== undefined ? `spec.${field}[${i}].securityContext.runAsUser` : 'spec.securityContext.runAsUser';
+        problems.push(
+          `container ${container.name} runs as uid ${config.proxy.uid} (${source}), the proxy's uid, whose connections the traffic redirect lets through untouched: ` +
+            `its traffic would leave the mesh unseen (no mTLS, no access log); run it as another uid, or opt the pod out with ${KEYS.inject}: "false"`,
+        );
+      }
+    }
   }
   for (const v of list(pod.spec.volumes)) {
     const name = isRecord(v) ? v.name : undefined;
-    for (const reserved of [INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume, INJECTED_NAMES.noApiTokenVolume]) {
+    for (const reserved of RESERVED_VOLUMES) {
       if (name === reserved) problems.push(`volume name ${reserved} is a name splice adds; rename it, or opt the pod out with ${KEYS.inject}: "false"`);
     }
   }
-
-  for (const { container, where } of containers) {
-    for (const port of list(container.ports)) {
-      if (!isRecord(port)) continue;
-      if (port.name === METRICS_PORT_NAME) {
-        problems.push(`container ${container.name} (${where}) names a port ${METRICS_PORT_NAME}, the name of the proxy's metrics port; rename it`);
-      }
-      const number = port.containerPort;
-      const protocol = port.protocol ?? 'TCP';
-      // Envoy listens on TCP only; the same number over UDP or SCTP is no collision.
-      if (typeof number === 'number' && protocol === 'TCP' && PORT_USES[number] !== undefined) {
-        problems.push(`container ${container.name} (${where}) declares port ${number}, ${PORT_USES[number]}; move the container to another port, or opt the pod out with ${KEYS.inject}: "false"`);
-      }
-    }
-  }
-
-  // A run-to-completion init container as the proxy's uid is the documented way to
-  // reach the network before a regular proxy container starts (README), so only
-  // containers that run beside the app are refused.
-  const podUid = isRecord(pod.spec.securityContext) ? pod.spec.securityContext.runAsUser : undefined;
-  for (const { container, where, alongside } of containers) {
-    if (!alongside) continue;
-    const own = isRecord(container.securityContext) ? container.securityContext.runAsUser : undefined;
-    const uid = own ?? podUid;
-    if (uid !== config.proxy.uid) continue;
-    const source = own !== undefined ? `spec.${where}.securityContext.runAsUser` : 'spec.securityContext.runAsUser';
+  const serviceAccount = serviceAccountOf(pod);
+  if (serviceAccount.length > MAX_SERVICE_ACCOUNT) {
     problems.push(
-      `container ${container.name} runs as uid ${config.proxy.uid} (${source}), the proxy's uid, whose connections the traffic redirect lets through untouched: ` +
-        `its traffic would leave the mesh unseen (no mTLS, no access log); run it as another uid, or opt the pod out with ${KEYS.inject}: "false"`,
+      `the identity Secret of service account ${serviceAccount} would be named with ${identitySecretName(serviceAccount).length} characters (${identitySecretName('<serviceAccount>')}), ` +
+        `and a Secret name has at most ${MAX_SECRET_NAME}; use a service account name of at most ${MAX_SERVICE_ACCOUNT} characters`,
     );
   }
-
-  const secret = identitySecretName(serviceAccountOf(pod));
-  if (secret.length > MAX_SECRET_NAME) {
-    problems.push(`the identity Secret of service account ${serviceAccountOf(pod)} would be named with ${secret.length} characters (${identitySecretName('<serviceAccount>')}), and a Secret name has at most ${MAX_SECRET_NAME}; use a service account name of at most ${MAX_SECRET_NAME - identitySecretName('').length} characters`);
-  }
   return problems;
+}
+
+const RESERVED_VOLUMES = [INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume, INJECTED_NAMES.noApiTokenVolume];
+const MAX_SERVICE_ACCOUNT = MAX_SECRET_NAME - identitySecretName('').length;
+
+function portConflicts(container: Container, field: string, index: number, problems: string[]): void {
+  const where = () => `${field}[${index}]`;
+  for (const port of container.ports as unknown[]) {
+    if (!isRecord(port)) continue;
+    if (port.name === METRICS_PORT_NAME) {
+      problems.push(`container ${container.name} (${where()}) names a port ${METRICS_PORT_NAME}, the name of the proxy's metrics port; rename it`);
+    }
+    const number = port.containerPort;
+    // Envoy listens on TCP only; the same number over UDP or SCTP is no collision.
+    if (typeof number === 'number' && PORT_USES[number] !== undefined && (port.protocol ?? 'TCP') === 'TCP') {
+      problems.push(`container ${container.name} (${where()}) declares port ${number}, ${PORT_USES[number]}; move the container to another port, or opt the pod out with ${KEYS.inject}: "false"`);
+    }
+  }
 }
 
 // Kubernetes' limit on the total size of an object's annotations (keys and values):
@@ -126,7 +116,13 @@ export function annotationsSize(annotations: Record<string, string> | undefined 
  * injected pod shows: its annotations past the API server's limit. Undefined if none.
  */
 export function annotationsProblem(original: Pod, injected: Pod): string | undefined {
-  const after = annotationsSize(injected.metadata?.annotations);
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit: a pod whose annotations are far
+  // from the limit (almost every pod) is passed without encoding anything.
+  const annotations = injected.metadata?.annotations ?? {};
+  let units = 0;
+  for (const key of Object.keys(annotations)) units += key.length + String(annotations[key]).length;
+  if (units * 3 <= ANNOTATIONS_LIMIT_BYTES) return undefined;
+  const after = annotationsSize(annotations);
   if (after <= ANNOTATIONS_LIMIT_BYTES) return undefined;
   const before = annotationsSize(original.metadata?.annotations);
   return (

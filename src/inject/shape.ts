@@ -16,8 +16,8 @@ const absent = (v: unknown): boolean => v === undefined || v === null;
 function stringMapProblem(v: unknown, field: string): string | undefined {
   if (absent(v)) return undefined;
   if (!isRecord(v)) return `${field} must be a map of strings, not ${describe(v)}`;
-  for (const [key, value] of Object.entries(v)) {
-    if (typeof value !== 'string') return `${field}[${key}] must be a string, not ${describe(value)}`;
+  for (const key of Object.keys(v)) {
+    if (typeof v[key] !== 'string') return `${field}[${key}] must be a string, not ${describe(v[key])}`;
   }
   return undefined;
 }

@@ -6,15 +6,10 @@ import { spiffeId } from '../inject/bootstrap.js';
 import type { Config } from '../inject/config.js';
 import { identitySecretName } from '../inject/keys.js';
 import { serviceAccountOf } from '../inject/render.js';
+import type { LookupSecret } from '../kube/secret-lookup.js';
 import type { PodResult } from './run-manifests.js';
 
-/** What the cluster says about one Secret. */
-export type SecretLookup =
-  | { state: 'found'; tlsCrt: string | undefined }
-  | { state: 'missing' }
-  | { state: 'unreadable'; why: string };
-
-export type LookupSecret = (namespace: string, name: string) => Promise<SecretLookup>;
+export type { LookupSecret, SecretLookup } from '../kube/secret-lookup.js';
 
 export async function identityLines(result: PodResult, config: Config, lookup: LookupSecret | undefined): Promise<string[]> {
   if (result.decision.result !== 'inject') return [];

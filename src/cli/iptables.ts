@@ -1,10 +1,10 @@
 // `splice iptables`: prints the traffic-redirect rules, or with --apply installs them
 // (what the splice-init container runs in the pod's network namespace).
 import { ApplyError, applyRules } from '../iptables/apply.js';
-import { parseRedirectFlags, type ParsedFlags } from '../iptables/flags.js';
+import { FlagError, parseRedirectFlags, type ParsedFlags } from '../iptables/flags.js';
 import { ValueError, defaultRedirectOptions, toArgs } from '../iptables/options.js';
 import { renderRules } from '../iptables/rules.js';
-import { UsageError, type CliIO } from './io.js';
+import type { CliIO } from './io.js';
 
 const USAGE = `Usage: splice iptables [--apply] [flags]
 
@@ -32,7 +32,7 @@ export async function iptablesCommand(argv: string[], io: CliIO): Promise<number
   try {
     parsed = parseRedirectFlags(argv, ['--apply', '--help', '-h']);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ValueError) {
+    if (err instanceof FlagError || err instanceof ValueError) {
       io.stderr(`splice iptables: ${err.message}\nRun "splice iptables --help" for usage.\n`);
       return 2;
     }

@@ -1,7 +1,11 @@
 // `splice iptables` flags → RedirectOptions: the inverse of toArgs(), so the args that
 // injection writes into splice-init read back as exactly the options it started from.
-import { UsageError } from '../cli/io.js';
 import { defaultRedirectOptions, parseCidrs, parseExcludeCidrs, parsePorts, type RedirectOptions, ValueError } from './options.js';
+
+/** A flag list that cannot be read (unknown flag, missing value, a flag given twice); a bad value is a ValueError. */
+export class FlagError extends Error {
+  override name = 'FlagError';
+}
 
 // uid_t is 32 bits and (uid_t)-1 means "no change" to the kernel, so it is not a uid.
 const MAX_UID = 4294967294;
@@ -48,13 +52,13 @@ export function parseRedirectFlags(argv: readonly string[], switches: readonly s
     const eq = arg.indexOf('=');
     const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
     if (switches.includes(flag)) {
-      if (flag !== arg) throw new UsageError(`${flag} takes no value (got ${JSON.stringify(arg)})`);
+      if (flag !== arg) throw new FlagError(`${flag} takes no value (got ${JSON.stringify(arg)})`);
       given.add(flag);
       continue;
     }
     const set = SETTERS[flag];
     if (set === undefined) {
-      throw new UsageError(arg.startsWith('-') ? `unknown flag ${JSON.stringify(flag)}` : `unexpected argument ${JSON.stringify(arg)}`);
+      throw new FlagError(arg.startsWith('-') ? `unknown flag ${JSON.stringify(flag)}` : `unexpected argument ${JSON.stringify(arg)}`);
     }
     let value: string;
     if (flag !== arg) {
@@ -63,11 +67,11 @@ export function parseRedirectFlags(argv: readonly string[], switches: readonly s
       const next = argv[i + 1];
       // No value of these flags starts with "--", so "--a --b" is a forgotten value,
       // not a value "--b".
-      if (next === undefined || next.startsWith('--')) throw new UsageError(`${flag} needs a value`);
+      if (next === undefined || next.startsWith('--')) throw new FlagError(`${flag} needs a value`);
       value = next;
       i++;
     }
-    if (seen.has(flag)) throw new UsageError(`${flag} is given more than once`);
+    if (seen.has(flag)) throw new FlagError(`${flag} is given more than once`);
     seen.add(flag);
     set(options, flag, value);
   }

@@ -2,10 +2,18 @@
 // kubeconfig (a 403 is reported, not fatal: explaining needs no Secret access).
 
 import { CoreV1Api } from '@kubernetes/client-node';
-import type { LookupSecret } from '../cli/identity.js';
 import { loadKubeConfig } from './client.js';
 import { describeKubeError, isNotFound } from './errors.js';
 
+/** What the cluster says about one Secret. */
+export type SecretLookup =
+  | { state: 'found'; tlsCrt: string | undefined }
+  | { state: 'missing' }
+  | { state: 'unreadable'; why: string };
+
+export type LookupSecret = (namespace: string, name: string) => Promise<SecretLookup>;
+
+/** A LookupSecret for the current kubeconfig's cluster. Throws KubeAccessError when there is no kubeconfig. */
 export function clusterSecretLookup(): LookupSecret {
   const core = loadKubeConfig().makeApiClient(CoreV1Api);
   return async (namespace, name) => {

@@ -2,8 +2,7 @@ import { SocketAddress } from 'node:net';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { UsageError } from '../../../src/cli/io.js';
-import { parseRedirectFlags } from '../../../src/iptables/flags.js';
+import { FlagError, parseRedirectFlags } from '../../../src/iptables/flags.js';
 import { ValueError, defaultRedirectOptions, toArgs, type RedirectOptions } from '../../../src/iptables/options.js';
 
 const parse = (argv: string[]): RedirectOptions => parseRedirectFlags(argv).options;
@@ -102,7 +101,7 @@ describe('parseRedirectFlags', () => {
 });
 
 describe('parseRedirectFlags refuses, naming the flag and the value', () => {
-  const refuses = (argv: string[], type: typeof UsageError | typeof ValueError, message: RegExp) =>
+  const refuses = (argv: string[], type: typeof FlagError | typeof ValueError, message: RegExp) =>
     assert.throws(() => parse(argv), (err: unknown) => {
       assert.ok(err instanceof type, `expected ${type.name}, got ${String(err)}`);
       assert.match(err.message, message);
@@ -110,19 +109,19 @@ describe('parseRedirectFlags refuses, naming the flag and the value', () => {
     });
 
   test('unknown flags and stray arguments', () => {
-    refuses(['--proxy-user', '1'], UsageError, /unknown flag "--proxy-user"/);
-    refuses(['--proxy-user=1'], UsageError, /unknown flag "--proxy-user"/);
-    refuses(['--apply'], UsageError, /unknown flag "--apply"/);
-    refuses(['80'], UsageError, /unexpected argument "80"/);
+    refuses(['--proxy-user', '1'], FlagError, /unknown flag "--proxy-user"/);
+    refuses(['--proxy-user=1'], FlagError, /unknown flag "--proxy-user"/);
+    refuses(['--apply'], FlagError, /unknown flag "--apply"/);
+    refuses(['80'], FlagError, /unexpected argument "80"/);
   });
 
   test('missing values', () => {
-    refuses(['--proxy-uid'], UsageError, /--proxy-uid needs a value/);
-    refuses(['--exclude-inbound-ports', '--proxy-uid', '1'], UsageError, /--exclude-inbound-ports needs a value/);
+    refuses(['--proxy-uid'], FlagError, /--proxy-uid needs a value/);
+    refuses(['--exclude-inbound-ports', '--proxy-uid', '1'], FlagError, /--exclude-inbound-ports needs a value/);
   });
 
   test('a flag given twice', () => {
-    refuses(['--inbound-port', '1', '--inbound-port=2'], UsageError, /--inbound-port is given more than once/);
+    refuses(['--inbound-port', '1', '--inbound-port=2'], FlagError, /--inbound-port is given more than once/);
   });
 
   test('a value on a switch', () => {

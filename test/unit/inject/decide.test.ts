@@ -30,6 +30,10 @@ interface Row {
   config?: typeof DEFAULT_CONFIG;
   result: 'inject' | 'skip' | 'deny';
   reasons: ReasonId[];
+  /** Kubernetes minor version (default: none known, so native sidecars). */
+  minor?: number;
+  /** Each must match one warning. */
+  warnings?: RegExp[];
 }
 
 const rows: Row[] = [
@@ -84,7 +88,7 @@ const rows: Row[] = [
   { name: 'privileged namespace is fine', pod: pod(), ns: ns('shop', { ...ENABLED, 'pod-security.kubernetes.io/enforce': 'privileged' }), result: 'inject', reasons: ['namespace_enabled'] },
   { name: 'restricted namespace, opted-out pod: the opt-out is the reason', pod: optOut('annotation'), ns: ns('shop', { ...ENABLED, 'pod-security.kubernetes.io/enforce': 'restricted' }), result: 'skip', reasons: ['pod_opted_out'] },
   // Pods that run on Windows nodes: left alone, whichever way they say it
-  { name: 'spec.os.name windows', pod: windows, ns: ns('shop', ENABLED), result: 'skip', reasons: ['windows_pod'] },
+  { name: 'spec.os.name windows', pod: windows, ns: ns('shop', ENABLED), result: 'skip', reasons: ['windows_pod'], warnings: [/^pod not meshed: spec\.os\.name is "windows"/] },
   { name: 'nodeSelector kubernetes.io/os: windows', pod: withSpec(pod(), { nodeSelector: { 'kubernetes.io/os': 'windows' } }), ns: ns('shop', ENABLED), result: 'skip', reasons: ['windows_pod'] },
   { name: 'nodeSelector beta.kubernetes.io/os: windows', pod: withSpec(pod(), { nodeSelector: { 'beta.kubernetes.io/os': 'windows' } }), ns: ns('shop', ENABLED), result: 'skip', reasons: ['windows_pod'] },
   { name: 'required node affinity on windows only', pod: withSpec(pod(), { affinity: requiredOs('In', ['windows']) }), ns: ns('shop', ENABLED), result: 'skip', reasons: ['windows_pod'] },
@@ -113,6 +117,10 @@ const rows: Row[] = [
   { name: 'pod-level requests equal to the app\'s', pod: budgeted, ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'] },
   { name: 'pod-level budget with a proxy share of the pod\'s own that does not fit', pod: { ...budgeted, metadata: { annotations: { 'splice.dev/proxy-memory': '64Mi' } } }, ns: ns('shop', ENABLED), result: 'deny', reasons: ['invalid_annotation'] },
   { name: 'pod-level budget with an inherited proxy share: shared, not refused', pod: budgeted, ns: ns('shop', ENABLED, { 'splice.dev/proxy-memory': '64Mi' }), result: 'inject', reasons: ['namespace_enabled'] },
+  // Without native sidecars: pods that would break, each with its warning
+  { name: 'Kubernetes 1.28, restartPolicy OnFailure', pod: withSpec(pod(), { restartPolicy: 'OnFailure' }), ns: ns('shop', ENABLED), minor: 28, result: 'inject', reasons: ['namespace_enabled'], warnings: [/this pod \(restartPolicy: OnFailure\) will not complete/] },
+  { name: 'Kubernetes 1.28, restartPolicy Never with hold', pod: withSpec(pod(), { restartPolicy: 'Never' }), ns: ns('shop', ENABLED), minor: 28, result: 'inject', reasons: ['namespace_enabled'], warnings: [/will not complete/, /never started again/] },
+  { name: 'native-sidecar "false", an init container that needs the network', pod: withSpec(pod({ annotations: { 'splice.dev/native-sidecar': 'false' } }), { initContainers: [{ name: 'migrate', image: 'x' }] }), ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'], warnings: [/^init container migrate runs before splice-proxy starts/] },
   // null maps and lists
   { name: 'null annotations, labels, init containers and volumes', pod: { ...withSpec(pod(), { initContainers: null, volumes: null }), metadata: { name: 'web', annotations: null, labels: null } } as unknown as Pod, ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'] },
 ];
@@ -120,9 +128,11 @@ const rows: Row[] = [
 describe('decision precedence', () => {
   for (const row of rows) {
     test(row.name, () => {
-      const d = injectPod({ pod: row.pod, namespace: row.ns, cluster: {}, config: row.config ?? DEFAULT_CONFIG });
+      const cluster = row.minor === undefined ? {} : { version: { major: 1, minor: row.minor } };
+      const d = injectPod({ pod: row.pod, namespace: row.ns, cluster, config: row.config ?? DEFAULT_CONFIG });
       assert.equal(d.result, row.result, JSON.stringify(d.reasons));
       assert.deepEqual(d.reasons.map((r) => r.id), row.reasons);
+      for (const w of row.warnings ?? []) assert.ok(d.warnings.some((x) => w.test(x)), `no warning matches ${w}: ${d.warnings.join(' | ')}`);
       for (const r of d.reasons) assert.ok(r.message.length > 10, `reason ${r.id} has a readable message`);
     });
   }

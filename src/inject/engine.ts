@@ -9,10 +9,10 @@ import type { Decision } from './outcome.js';
 import { resolveOverrides } from './overrides.js';
 import { diff } from './patch.js';
 import { nonLinuxMessage, nonLinuxPlacement } from './node-os.js';
-import { budgetProblems, podBudget } from './pod-resources.js';
+import { budgetProblems, podBudget, proxyResourceProblems } from './pod-resources.js';
 import { conflictMessage, podSecurityFacts } from './podsecurity.js';
 import { reason } from './reasons.js';
-import { regularProxyWarnings } from './regular-proxy.js';
+import { nativeOnOldClusterWarning, regularProxyWarnings } from './regular-proxy.js';
 import { render } from './render.js';
 import { asPod, checkPodShape } from './shape.js';
 import type { ClusterFacts, NamespaceFacts, Pod } from './types.js';
@@ -57,7 +57,8 @@ export function injectPod(input: InjectInput): Decision {
 
   // First, because nothing else matters for a pod the proxy cannot run in: not even an
   // invalid override on a pod splice will leave alone.
-  const placement = nonLinuxPlacement(original);
+  const at = input.at ?? '';
+  const placement = nonLinuxPlacement(original, at);
   if (placement) {
     const message = nonLinuxMessage(placement);
     return { result: 'skip', reasons: [reason('windows_pod', message)], warnings: [...warnings, `pod not meshed: ${message}`] };
@@ -70,8 +71,10 @@ export function injectPod(input: InjectInput): Decision {
   );
   warnings.push(...overrideWarnings);
   // Every problem at once, the pod's and the annotations', so one fix is enough.
-  const conflicts = podConflicts(original, config);
-  if (conflicts.length > 0 || problems.length > 0) return refusal(conflicts, problems, warnings);
+  const budgeted = podBudget(original, cluster);
+  const conflicts = podConflicts(original, config, at);
+  const annotationProblems = [...problems, ...proxyResourceProblems(budgeted, overrides)];
+  if (conflicts.length > 0 || annotationProblems.length > 0) return refusal(conflicts, annotationProblems, warnings);
 
   const security = podSecurityFacts(ns);
   if (security.enforced) {
@@ -90,12 +93,13 @@ export function injectPod(input: InjectInput): Decision {
     overrides.nativeSidecar ??
     (config.proxy.nativeSidecar === 'auto' ? nativeSidecarsSupported(cluster) : config.proxy.nativeSidecar === 'true');
   if (!native) warnings.push(...regularProxyWarnings(original, overrides.holdApplication, overrides.redirect));
+  const oldCluster = native && cluster.version?.major === 1 ? nativeOnOldClusterWarning(cluster.version.minor) : undefined;
+  if (oldCluster) warnings.push(oldCluster);
 
-  const budgeted = podBudget(original);
   const pod = render(original, { namespace: ns.name, native, hold: overrides.holdApplication, budgeted }, overrides, config);
   // What only the whole injected pod shows.
-  const size = annotationsProblem(original, pod);
-  const budget = budgetProblems(pod, budgeted, overrides);
+  const size = annotationsProblem(original, pod, at);
+  const budget = budgetProblems(pod, budgeted, overrides, at);
   if (size !== undefined || budget.length > 0) return refusal(size === undefined ? [] : [size], budget, warnings);
   return { result: 'inject', reasons: verdict.reasons, warnings, pod, patch: diff(original, pod) };
 }

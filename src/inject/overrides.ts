@@ -8,13 +8,15 @@ import { PROXY_LOG_LEVELS } from './config.js';
 import { deepFreeze } from './frozen.js';
 import { KEYS, PREFIX } from './keys.js';
 import { boundedMemo, getOrCreate } from './memo.js';
-import { checkResourceValue, compareQuantities, parseQuantity } from './quantity.js';
+import { checkResourceValue } from './quantity.js';
 import type { RedirectOptions } from '../iptables/options.js';
 import { PROXY_PORTS, parseCidrs, parseExcludeCidrs, parsePorts, ValueError } from '../iptables/options.js';
 
 export interface Overrides {
   /** The config's proxy.resources with every resource annotation applied, the pod's or its namespace's. */
   proxyResources: ContainerResources;
+  /** The resource annotations given with a valid value, the pod's or inherited. */
+  resourceKeys: readonly string[];
   /**
    * The resource annotations the pod itself carries (not inherited). Only these stand
    * for a resource the pod budgets at pod level (spec.resources, see pod-resources.ts).
@@ -65,6 +67,8 @@ const CHECKS: Record<string, Check> = {
   [KEYS.holdApplication]: bool,
 };
 
+const RESOURCE_KEYS: readonly string[] = [KEYS.proxyCpu, KEYS.proxyMemory, KEYS.proxyCpuLimit, KEYS.proxyMemoryLimit];
+
 /** The keys a user may set to change what is injected (not `inject` or `status`). */
 export const OVERRIDE_KEYS: readonly string[] = Object.keys(CHECKS);
 
@@ -108,7 +112,9 @@ export function resolveOverrides(
 function resolve(given: Array<[key: string, value: string, inheritedFrom: string | null]>, config: Config): Resolved {
   const problems: string[] = [];
   const values = new Map<string, string>();
-  for (const [key, value, inheritedFrom] of given) {
+  for (const [key, raw, inheritedFrom] of given) {
+    // The API server trims the spaces around a quantity it reads; so does splice.
+    const value = RESOURCE_KEYS.includes(key) ? raw.trim() : raw;
     const problem = CHECKS[key]?.(value);
     if (problem) {
       const where = inheritedFrom === null ? '' : ` (inherited from namespace ${inheritedFrom})`;
@@ -117,15 +123,14 @@ function resolve(given: Array<[key: string, value: string, inheritedFrom: string
       values.set(key, value);
     }
   }
-  const podKeys = given.filter(([key, , inheritedFrom]) => inheritedFrom === null && RESOURCE_KEYS.includes(key) && values.has(key)).map(([key]) => key);
-  const overrides = build(values, podKeys, config);
-  problems.push(...resourceConflicts(overrides.proxyResources, values));
+  const resourceKeys = given.filter(([key]) => RESOURCE_KEYS.includes(key) && values.has(key));
+  const overrides = build(values, resourceKeys.map(([key]) => key), resourceKeys.filter(([, , inheritedFrom]) => inheritedFrom === null).map(([key]) => key), config);
+  // Whether a request is above its limit is checked on what the proxy ends up with
+  // (pod-resources.ts proxyResourceProblems): a pod-level budget removes the defaults.
   return { overrides, problems };
 }
 
-const RESOURCE_KEYS: readonly string[] = [KEYS.proxyCpu, KEYS.proxyMemory, KEYS.proxyCpuLimit, KEYS.proxyMemoryLimit];
-
-function build(values: Map<string, string>, podResourceKeys: readonly string[], config: Config): Overrides {
+function build(values: Map<string, string>, resourceKeys: readonly string[], podResourceKeys: readonly string[], config: Config): Overrides {
   const get = (key: string): string | undefined => values.get(key);
   const r = config.redirect;
   const res = config.proxy.resources;
@@ -144,6 +149,7 @@ function build(values: Map<string, string>, podResourceKeys: readonly string[], 
   const hold = get(KEYS.holdApplication);
   return {
     proxyResources: { requests, limits },
+    resourceKeys,
     podResourceKeys,
     logLevel: get(KEYS.proxyLogLevel) ?? config.proxy.logLevel,
     redirect: {
@@ -159,25 +165,4 @@ function build(values: Map<string, string>, podResourceKeys: readonly string[], 
     ...(native !== undefined ? { nativeSidecar: native === 'true' } : {}),
     holdApplication: hold !== undefined ? hold === 'true' : config.proxy.holdApplication,
   };
-}
-
-// The API server refuses a container whose request exceeds its limit, naming
-// splice-proxy, which the user never wrote; say it in terms of the annotations instead.
-function resourceConflicts(res: ContainerResources, values: Map<string, string>): string[] {
-  const out: string[] = [];
-  const pairs = [
-    ['cpu', KEYS.proxyCpu, KEYS.proxyCpuLimit],
-    ['memory', KEYS.proxyMemory, KEYS.proxyMemoryLimit],
-  ] as const;
-  for (const [name, reqKey, limKey] of pairs) {
-    const req = res.requests[name];
-    const lim = res.limits[name];
-    if (req === undefined || lim === undefined) continue;
-    if (!(values.has(reqKey) || values.has(limKey))) continue;
-    const [request, limit] = [parseQuantity(req), parseQuantity(lim)];
-    if (request && limit && compareQuantities(request, limit) > 0) {
-      out.push(`annotation ${reqKey}: ${JSON.stringify(req)} is more than the ${name} limit ${JSON.stringify(lim)} (${limKey} or the config's default)`);
-    }
-  }
-  return out;
 }

@@ -17,7 +17,7 @@ import type { ContainerResources } from './config.js';
 import { INJECTED_NAMES, KEYS } from './keys.js';
 import type { Overrides } from './overrides.js';
 import { ZERO, addQuantities, compareQuantities, formatQuantity, parseQuantity, type Quantity } from './quantity.js';
-import type { Container, Pod } from './types.js';
+import type { ClusterFacts, Container, Pod } from './types.js';
 
 export type BudgetedResource = 'cpu' | 'memory';
 const RESOURCES: readonly BudgetedResource[] = ['cpu', 'memory'];
@@ -36,10 +36,48 @@ function podLevel(pod: Pod): { requests: Rec; limits: Rec } {
   return { requests: part('requests'), limits: part('limits') };
 }
 
-/** The resources `pod` budgets at pod level: those named in spec.resources.requests or .limits. */
-export function podBudget(pod: Pod): BudgetedResource[] {
+/**
+ * The resources `pod` budgets at pod level: those named in spec.resources.requests or
+ * .limits, on an API server that keeps spec.resources. Before 1.34 the PodLevelResources
+ * feature gate is off by default, and the API server drops spec.resources after the
+ * webhooks ran (dropDisabledPodLevelResources): splice's containers then keep their
+ * own resources. With no version known (the CLI), a current Kubernetes is assumed.
+ */
+export function podBudget(pod: Pod, cluster: ClusterFacts): BudgetedResource[] {
+  const v = cluster.version;
+  if (v && v.major === 1 && v.minor < POD_LEVEL_RESOURCES_MINOR) return [];
   const { requests, limits } = podLevel(pod);
   return RESOURCES.filter((r) => requests[r] !== undefined || limits[r] !== undefined);
+}
+
+/** PodLevelResources is beta and on by default from Kubernetes 1.34 (KEP-2837). */
+export const POD_LEVEL_RESOURCES_MINOR = 34;
+
+/**
+ * A request above its limit in what splice-proxy ends up with (the config's values, the
+ * annotations', less what the pod budgets), as one sentence per resource naming the
+ * annotation that was given: the API server would refuse it about a container the user
+ * never wrote. Empty when no resource annotation was given (the config's own values are
+ * checked at start).
+ */
+export function proxyResourceProblems(budgeted: readonly BudgetedResource[], overrides: Overrides): string[] {
+  if (overrides.resourceKeys.length === 0) return [];
+  const res = proxyResourcesWithin(budgeted, overrides);
+  const given = overrides.resourceKeys;
+  const problems: string[] = [];
+  for (const r of RESOURCES) {
+    const [request, limit] = [res.requests[r], res.limits[r]];
+    const [requestKey, limitKey] = [KEY_OF.requests[r], KEY_OF.limits[r]];
+    if (request === undefined || limit === undefined || !(given.includes(requestKey) || given.includes(limitKey))) continue;
+    const [q, l] = [parseQuantity(request), parseQuantity(limit)];
+    if (!q || !l || compareQuantities(q, l) <= 0) continue;
+    problems.push(
+      given.includes(requestKey)
+        ? `annotation ${requestKey}: ${JSON.stringify(request)} is more than the ${r} limit ${JSON.stringify(limit)} (${limitKey} or the config's default)`
+        : `annotation ${limitKey}: ${JSON.stringify(limit)} is less than the ${r} request ${JSON.stringify(request)} (${requestKey} or the config's default)`,
+    );
+  }
+  return problems;
 }
 
 /** `res` without the `budgeted` resources, except those `keep` names ("requests.cpu"). */
@@ -108,9 +146,10 @@ function proxyOf(pod: Pod): Container | undefined {
 /**
  * Where the proxy's own share (from the pod's annotations) does not fit the pod's
  * budget in `injected`, one sentence per problem naming the annotation, the field of
- * spec.resources and the amounts. Empty when the pod budgets nothing the annotations set.
+ * spec.resources (prefixed with `at`, where the pod sits in its manifest) and the
+ * amounts. Empty when the pod budgets nothing the annotations set.
  */
-export function budgetProblems(injected: Pod, budgeted: readonly BudgetedResource[], overrides: Overrides): string[] {
+export function budgetProblems(injected: Pod, budgeted: readonly BudgetedResource[], overrides: Overrides, at = ''): string[] {
   const problems: string[] = [];
   const proxy = proxyOf(injected);
   const { requests, limits } = podLevel(injected);
@@ -127,14 +166,14 @@ export function budgetProblems(injected: Pod, budgeted: readonly BudgetedResourc
     const [field, budget] = podRequest ? ['requests', podRequest] : ['limits', podLimit];
     if (budget && compareQuantities(total, budget) > 0) {
       problems.push(
-        `annotation ${key}: ${JSON.stringify(value)} does not fit the pod's budget: spec.resources.${field}.${r} is ${formatQuantity(r, budget)}, ` +
-          `and with splice-proxy the pod's containers would request ${formatQuantity(r, total)}; raise spec.resources.${field}.${r} to at least ${formatQuantity(r, total)}, ` +
+        `annotation ${key}: ${JSON.stringify(value)} does not fit the pod's budget: ${at}spec.resources.${field}.${r} is ${formatQuantity(r, budget)}, ` +
+          `and with splice-proxy the pod's containers would request ${formatQuantity(r, total)}; raise ${at}spec.resources.${field}.${r} to at least ${formatQuantity(r, total)}, ` +
           `or remove the annotation so that the proxy shares the pod's budget`,
       );
     }
     const proxyLimit = proxy ? quantityOf(isRecord(proxy.resources) ? proxy.resources.limits : undefined, r) : undefined;
     if (own.includes(limitKey) && proxyLimit && podLimit && compareQuantities(proxyLimit, podLimit) > 0) {
-      problems.push(`annotation ${limitKey}: ${JSON.stringify(overrides.proxyResources.limits[r])} is more than spec.resources.limits.${r}, ${formatQuantity(r, podLimit)}: no container may have a limit above the pod's`);
+      problems.push(`annotation ${limitKey}: ${JSON.stringify(overrides.proxyResources.limits[r])} is more than ${at}spec.resources.limits.${r}, ${formatQuantity(r, podLimit)}: no container may have a limit above the pod's`);
     }
   }
   return problems;

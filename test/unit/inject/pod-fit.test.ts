@@ -12,7 +12,7 @@ import { formatQuantity } from '../../../src/inject/quantity.js';
 import type { Container, Pod } from '../../../src/inject/types.js';
 import { ENABLED, ns, pod, withApp, withSpec } from '../../support/pods.js';
 
-const inject = (p: Pod, annotations: Record<string, string> = {}, minor = 33): Decision =>
+const inject = (p: Pod, annotations: Record<string, string> = {}, minor = 36): Decision =>
   injectPod({ pod: p, namespace: ns('shop', ENABLED, annotations), cluster: { version: { major: 1, minor } }, config: DEFAULT_CONFIG });
 
 function injected(d: Decision): Pod {
@@ -38,7 +38,7 @@ describe('the proxy ports, uid and names', () => {
   ] as const) {
     test(`port ${port}: refused, naming the container, the port and what the proxy uses it for`, () => {
       const message = refusal(inject(withApp(pod(), { ports: [{ containerPort: port }] })));
-      assert.match(message, new RegExp(`container app \\(containers\\[0\\]\\) declares port ${port}`));
+      assert.match(message, new RegExp(`container app \\(spec\\.containers\\[0\\]\\) declares port ${port}`));
       assert.match(message, use);
       assert.match(message, /splice\.dev\/inject: "false"/);
     });
@@ -71,6 +71,12 @@ describe('annotations past the API server limit', () => {
     const message = refusal(inject(withBlob(ANNOTATIONS_LIMIT_BYTES - 100)));
     assert.match(message, /annotations take 262044 bytes and splice adds \d+ .* limit of 262144 bytes/);
   });
+  test('exactly at the limit is still injected; one byte more is not', () => {
+    const base = injected(inject(withBlob(1000)));
+    const added = Object.entries(base.metadata?.annotations ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0) - 1000;
+    injected(inject(withBlob(ANNOTATIONS_LIMIT_BYTES - added)));
+    refusal(inject(withBlob(ANNOTATIONS_LIMIT_BYTES - added + 1)));
+  });
   test('injected when they still fit', () => {
     const p = injected(inject(withBlob(ANNOTATIONS_LIMIT_BYTES - 4096)));
     const size = Object.entries(p.metadata?.annotations ?? {}).reduce((n, [k, v]) => n + k.length + v.length, 0);
@@ -90,11 +96,16 @@ describe('pod-level resources (KEP-2837)', () => {
     assert.deepEqual(init?.resources, { requests: { cpu: '10m' }, limits: { cpu: '100m' } });
   });
   test('the aggregate requests of the injected pod equal the original\'s for every budgeted resource', () => {
-    for (const native of [33, 28]) {
-      const original = budgetedPod({ requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '1', memory: '1Gi' } });
-      const p = injected(inject(original, {}, native));
-      for (const r of podBudget(original)) assert.equal(formatQuantity(r, aggregateRequests(p, r)), formatQuantity(r, aggregateRequests(original, r)));
+    // The proxy as a native sidecar, and as a regular container.
+    for (const native of ['true', 'false']) {
+      const original = budgetedPod({ requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '1', memory: '1Gi' } }, { 'splice.dev/native-sidecar': native });
+      const p = injected(inject(original));
+      for (const r of podBudget(original, {})) assert.equal(formatQuantity(r, aggregateRequests(p, r)), formatQuantity(r, aggregateRequests(original, r)));
     }
+  });
+  test('before 1.34 the API server drops spec.resources, so splice\'s containers keep their own', () => {
+    const p = injected(inject(budgetedPod({ requests: { memory: '512Mi' } }), {}, 33));
+    assert.deepEqual(container(p, 'splice-proxy')?.resources, { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '256Mi' } });
   });
   test("the pod's own share must fit: refused with the field and the amounts", () => {
     const message = refusal(inject(budgetedPod({ requests: { memory: '512Mi' } }, { 'splice.dev/proxy-memory': '64Mi' })));
@@ -103,6 +114,21 @@ describe('pod-level resources (KEP-2837)', () => {
   test("a proxy limit above the pod's limit is refused", () => {
     const message = refusal(inject(budgetedPod({ limits: { memory: '1Gi' } }, { 'splice.dev/proxy-memory-limit': '2Gi', 'splice.dev/proxy-memory': '64Mi' })));
     assert.match(message, /splice\.dev\/proxy-memory-limit: "2Gi" is more than spec\.resources\.limits\.memory, 1Gi/);
+  });
+  test("the config's limit a budget removes is not held against the pod's own request", () => {
+    // The default memory limit (256Mi) is dropped for a budgeted memory; a 512Mi request fits 2Gi.
+    const p = injected(inject(budgetedPod({ requests: { cpu: '2', memory: '2Gi' } }, { 'splice.dev/proxy-memory': '512Mi' })));
+    assert.deepEqual(container(p, 'splice-proxy')?.resources, { requests: { memory: '512Mi' } });
+  });
+  test('a limit below the request names the limit annotation, not the request the pod never set', () => {
+    const message = refusal(inject(pod({ annotations: { 'splice.dev/proxy-memory-limit': '32Mi' } })));
+    assert.match(message, /annotation splice\.dev\/proxy-memory-limit: "32Mi" is less than the memory request "64Mi" \(splice\.dev\/proxy-memory or the config's default\)/);
+  });
+  test('a budget of limits only: the share must fit under the pod limit', () => {
+    // The API server fills pod requests in after the webhooks: the aggregate, bounded by the limit.
+    const message = refusal(inject(budgetedPod({ limits: { memory: '512Mi' } }, { 'splice.dev/proxy-memory': '64Mi' })));
+    assert.match(message, /spec\.resources\.limits\.memory is 512Mi, and with splice-proxy the pod's containers would request 576Mi/);
+    injected(inject(budgetedPod({ limits: { memory: '1Gi' } }, { 'splice.dev/proxy-memory': '64Mi' })));
   });
   test('a share that fits is kept', () => {
     const p = injected(inject(budgetedPod({ requests: { cpu: '600m' } }, { 'splice.dev/proxy-cpu': '100m' })));
@@ -148,12 +174,21 @@ describe('without native sidecars', () => {
       ],
     });
     const w = legacy(p).warnings.find((x) => x.startsWith('init container'));
-    assert.match(w ?? '', /^init container migrate runs before splice-proxy starts/);
+    assert.match(w ?? '', /^init container migrate starts before splice-proxy/);
     assert.doesNotMatch(w ?? '', /fetch/);
   });
   test('no outbound capture, no init-container warning', () => {
     const p = withSpec(pod({ annotations: { 'splice.dev/include-outbound-cidrs': '' } }), { initContainers: [{ name: 'migrate', image: 'x' }] });
     assert.ok(!legacy(p).warnings.some((w) => w.startsWith('init container')));
+  });
+  test("the user's own native sidecar also starts before a regular proxy", () => {
+    const p = withSpec(pod({ annotations: { 'splice.dev/native-sidecar': 'false' } }), { initContainers: [{ name: 'vault-agent', image: 'x', restartPolicy: 'Always' }] });
+    assert.ok(inject(p).warnings.some((w) => w.startsWith('init container vault-agent starts before splice-proxy')));
+  });
+  test('native sidecars forced on an API server older than 1.29: the pod would never start', () => {
+    const d = inject(pod({ annotations: { 'splice.dev/native-sidecar': 'true' } }), {}, 27);
+    assert.ok(d.warnings.some((w) => /Kubernetes 1\.27, older than native sidecars.*never starts/.test(w)), d.warnings.join('\n'));
+    assert.deepEqual(inject(pod({ annotations: { 'splice.dev/native-sidecar': 'true' } }), {}, 29).warnings, []);
   });
   test('with native sidecars none of these warnings', () => {
     const p = withSpec(pod(), { restartPolicy: 'Never', initContainers: [{ name: 'migrate', image: 'x' }] });

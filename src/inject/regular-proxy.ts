@@ -31,8 +31,8 @@ function runAsUser(pod: Pod, c: Container): unknown {
  *   hook; the kubelet kills it and, under Never, never starts it again, while the app
  *   runs on with its traffic redirected to a port nobody listens on: broken for good.
  *   (Under OnFailure the killed proxy is restarted.)
- * - The user's init containers run before any proxy: their outbound TCP is already
- *   redirected to a port nobody listens on yet.
+ * - The user's init containers (and native sidecars) start before the proxy: their
+ *   outbound TCP is already redirected to a port nobody listens on yet.
  */
 export function regularProxyWarnings(pod: Pod, hold: boolean, redirect: RedirectOptions): string[] {
   const warnings: string[] = [];
@@ -49,14 +49,33 @@ export function regularProxyWarnings(pod: Pod, hold: boolean, redirect: Redirect
     );
   }
   const outboundCaptured = redirect.includeOutboundCidrs === '*' || redirect.includeOutboundCidrs.length > 0;
+  // Every init container starts before a regular proxy container: one that runs to
+  // completion entirely so, the user's own native sidecar (on a cluster that has them)
+  // for as long as splice-proxy takes to start.
   const early = (Array.isArray(pod.spec.initContainers) ? pod.spec.initContainers : [])
-    .filter((c): c is Container => isRecord(c) && c.restartPolicy !== 'Always' && runAsUser(pod, c) !== redirect.proxyUid)
+    .filter((c): c is Container => isRecord(c) && runAsUser(pod, c) !== redirect.proxyUid)
     .map((c) => c.name);
   if (outboundCaptured && early.length > 0) {
+    const many = early.length > 1;
     warnings.push(
-      `init container${early.length > 1 ? 's' : ''} ${early.join(', ')} run${early.length > 1 ? '' : 's'} before splice-proxy starts, with outbound TCP already redirected to port ${redirect.outboundPort}, where nothing listens yet: ` +
-        `any connection ${early.length > 1 ? 'they open' : 'it opens'} fails; run ${early.length > 1 ? 'them' : 'it'} as uid ${redirect.proxyUid}, exclude what ${early.length > 1 ? 'they reach' : 'it reaches'} with ${KEYS.excludeOutboundPorts} or ${KEYS.excludeOutboundCidrs}, or ${NATIVE_HINT}`,
+      `init container${many ? 's' : ''} ${early.join(', ')} start${many ? '' : 's'} before splice-proxy, with outbound TCP already redirected to port ${redirect.outboundPort}, where nothing listens yet: ` +
+        `any connection ${many ? 'they open' : 'it opens'} before the proxy runs fails; run ${many ? 'them' : 'it'} as uid ${redirect.proxyUid}, exclude what ${many ? 'they reach' : 'it reaches'} with ${KEYS.excludeOutboundPorts} or ${KEYS.excludeOutboundCidrs}, or ${NATIVE_HINT}`,
     );
   }
   return warnings;
+}
+
+/**
+ * The warning for native sidecars forced on (`splice.dev/native-sidecar: "true"` or the
+ * config's proxy.nativeSidecar) on an API server that predates them, or undefined.
+ * `minor` is the API server's Kubernetes minor version. Before 1.29 (1.28 with the
+ * SidecarContainers feature gate, KEP-753) restartPolicy is dropped from init
+ * containers, and splice-proxy becomes an init container that never exits.
+ */
+export function nativeOnOldClusterWarning(minor: number): string | undefined {
+  if (minor >= 29) return undefined;
+  return (
+    `native sidecars are on (${KEYS.nativeSidecar} or the config's proxy.nativeSidecar), but the API server is Kubernetes 1.${minor}, older than native sidecars (1.29; 1.28 with the SidecarContainers feature gate): ` +
+    `where restartPolicy: Always is dropped, splice-proxy runs as an init container that never exits and the app never starts; use ${KEYS.nativeSidecar}: "false"`
+  );
 }

@@ -93,6 +93,8 @@ const rows: Row[] = [
   { name: 'nodeSelector beta.kubernetes.io/os: windows', pod: withSpec(pod(), { nodeSelector: { 'beta.kubernetes.io/os': 'windows' } }), ns: ns('shop', ENABLED), result: 'skip', reasons: ['windows_pod'] },
   { name: 'required node affinity on windows only', pod: withSpec(pod(), { affinity: requiredOs('In', ['windows']) }), ns: ns('shop', ENABLED), result: 'skip', reasons: ['windows_pod'] },
   { name: 'required node affinity NotIn linux', pod: withSpec(pod(), { affinity: requiredOs('NotIn', ['linux']) }), ns: ns('shop', ENABLED), result: 'skip', reasons: ['windows_pod'] },
+  { name: 'required node affinity: kubernetes.io/os DoesNotExist', pod: withSpec(pod(), { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'DoesNotExist' }] }] } } } }), ns: ns('shop', ENABLED), result: 'skip', reasons: ['windows_pod'] },
+  { name: 'required node affinity on another key only', pod: withSpec(pod(), { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'example.com/pool', operator: 'In', values: ['a'] }] }] } } } }), ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'] },
   { name: 'required node affinity that allows linux', pod: withSpec(pod(), { affinity: requiredOs('In', ['linux', 'windows']) }), ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'] },
   { name: 'nodeSelector kubernetes.io/os: linux', pod: withSpec(pod(), { nodeSelector: { 'kubernetes.io/os': 'linux' } }), ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'] },
   { name: 'a Windows pod with an invalid override is still only left alone', pod: { ...windows, metadata: { annotations: { 'splice.dev/proxy-cpu': 'lots' } } }, ns: ns('shop', ENABLED), result: 'skip', reasons: ['windows_pod'] },
@@ -112,6 +114,8 @@ const rows: Row[] = [
   { name: 'memory "200m" (0.2 bytes)', pod: pod({ annotations: { 'splice.dev/proxy-memory-limit': '200m' } }), ns: ns('shop', ENABLED), result: 'deny', reasons: ['invalid_annotation'] },
   { name: 'CPU with a binary suffix', pod: pod({ annotations: { 'splice.dev/proxy-cpu': '100Mi' } }), ns: ns('shop', ENABLED), result: 'deny', reasons: ['invalid_annotation'] },
   { name: 'memory "0.125Gi" is whole bytes', pod: pod({ annotations: { 'splice.dev/proxy-memory': '0.125Gi' } }), ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'] },
+  { name: 'a resource value with spaces around it, as the API server trims them', pod: pod({ annotations: { 'splice.dev/proxy-memory': ' 128Mi ' } }), ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'] },
+  { name: 'native sidecars forced on Kubernetes 1.27', pod: pod({ annotations: { 'splice.dev/native-sidecar': 'true' } }), ns: ns('shop', ENABLED), minor: 27, result: 'inject', reasons: ['namespace_enabled'], warnings: [/older than native sidecars/] },
   { name: 'an inherited memory of 200 bytes', pod: pod(), ns: ns('shop', ENABLED, { 'splice.dev/proxy-memory': '200' }), result: 'deny', reasons: ['invalid_annotation'] },
   // Pod-level resources
   { name: 'pod-level requests equal to the app\'s', pod: budgeted, ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'] },
@@ -120,7 +124,7 @@ const rows: Row[] = [
   // Without native sidecars: pods that would break, each with its warning
   { name: 'Kubernetes 1.28, restartPolicy OnFailure', pod: withSpec(pod(), { restartPolicy: 'OnFailure' }), ns: ns('shop', ENABLED), minor: 28, result: 'inject', reasons: ['namespace_enabled'], warnings: [/this pod \(restartPolicy: OnFailure\) will not complete/] },
   { name: 'Kubernetes 1.28, restartPolicy Never with hold', pod: withSpec(pod(), { restartPolicy: 'Never' }), ns: ns('shop', ENABLED), minor: 28, result: 'inject', reasons: ['namespace_enabled'], warnings: [/will not complete/, /never started again/] },
-  { name: 'native-sidecar "false", an init container that needs the network', pod: withSpec(pod({ annotations: { 'splice.dev/native-sidecar': 'false' } }), { initContainers: [{ name: 'migrate', image: 'x' }] }), ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'], warnings: [/^init container migrate runs before splice-proxy starts/] },
+  { name: 'native-sidecar "false", an init container that needs the network', pod: withSpec(pod({ annotations: { 'splice.dev/native-sidecar': 'false' } }), { initContainers: [{ name: 'migrate', image: 'x' }] }), ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'], warnings: [/^init container migrate starts before splice-proxy/] },
   // null maps and lists
   { name: 'null annotations, labels, init containers and volumes', pod: { ...withSpec(pod(), { initContainers: null, volumes: null }), metadata: { name: 'web', annotations: null, labels: null } } as unknown as Pod, ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'] },
 ];

@@ -33,7 +33,9 @@ export function parseManifests(text: string, source: string): Manifests {
       // Not JSON after all (YAML flow style starts with a brace too): fall through.
     }
   }
-  const docs = parseAllDocuments(text);
+  // Merge keys (`<<: *defaults`) as kubectl reads them (YAML 1.1): a port or uid that
+  // comes from a merged block must be seen by the checks, not kept as a "<<" key.
+  const docs = parseAllDocuments(text, { merge: true });
   if (!Array.isArray(docs)) return { format: 'yaml', docs: [] };
   const out: unknown[] = [];
   for (const [i, doc] of docs.entries()) {

@@ -71,18 +71,27 @@ export interface ManifestFacts {
 /** Runs the engine on every pod and pod template of the documents; other objects pass through. */
 export function injectManifests(input: unknown[], facts: ManifestFacts): { docs: unknown[]; results: PodResult[] } {
   const results: PodResult[] = [];
-  const visit = (doc: unknown): unknown => {
+  // `at` is where the document sits in its file: `items[2].` inside a v1 List.
+  const visit = (doc: unknown, at: string): unknown => {
     const items = listItems(doc);
-    if (items) return { ...(doc as object), items: items.map(visit) };
+    if (items) {
+      // The List's own fields lose their nulls like a pod's; its items are visited.
+      const list: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(doc as object)) {
+        if (key === 'items') list[key] = items.map((item, i) => visit(item, `${at}items[${i}].`));
+        else if (value !== null) list[key] = withoutNullFields(value, key);
+      }
+      return list;
+    }
     // Only documents with pods are read, so only they lose their null fields; any other
     // kind passes through as it came (a custom resource may give null a meaning).
     if (!podSite(doc)) return doc;
     const normalized = withoutNullFields(doc);
     const site = podSite(normalized) as PodSite;
     const namespace = site.namespace ?? facts.defaultNamespace;
-    const decision = injectPod({ pod: site.pod, at: site.at, namespace: facts.namespaceFor(namespace), cluster: facts.cluster, config: facts.config });
+    const decision = injectPod({ pod: site.pod, at: `${at}${site.at}`, namespace: facts.namespaceFor(namespace), cluster: facts.cluster, config: facts.config });
     results.push({ site, namespace, decision });
     return decision.result === 'inject' ? site.replace(decision.pod) : normalized;
   };
-  return { docs: input.map(visit), results };
+  return { docs: input.map((doc) => visit(doc, '')), results };
 }

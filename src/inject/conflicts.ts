@@ -36,9 +36,10 @@ const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
  * Every way `pod` collides with what splice adds, as sentences naming the container,
  * the port, uid or name, and what the proxy uses it for (empty: none). Reads `pod` as
  * received, tolerating missing or null fields. `config.proxy.uid` is the uid the
- * redirect exempts (src/iptables/rules.ts).
+ * redirect exempts (src/iptables/rules.ts); `at` prefixes every field named (where the
+ * pod sits in its manifest).
  */
-export function podConflicts(pod: Pod, config: Config): string[] {
+export function podConflicts(pod: Pod, config: Config, at = ''): string[] {
   const problems: string[] = [];
   // One pass over both lists, allocating nothing for a pod without a collision: this
   // runs for every pod splice injects.
@@ -51,14 +52,14 @@ export function podConflicts(pod: Pod, config: Config): string[] {
       if (!isRecord(c)) continue;
       const container = c as Container;
       if (container.name === INJECTED_NAMES.init) problems.push(`container name ${INJECTED_NAMES.init} is a name splice adds; rename it, or opt the pod out with ${KEYS.inject}: "false"`);
-      if (Array.isArray(container.ports)) portConflicts(container, field, i, problems);
+      if (Array.isArray(container.ports)) portConflicts(container, `${at}spec.${field}`, i, problems);
       // A run-to-completion init container as the proxy's uid is the documented way to
       // reach the network before a regular proxy container starts (README), so only
       // containers that run beside the app are refused.
       const alongside = field === 'containers' || container.restartPolicy === 'Always';
       const own = isRecord(container.securityContext) ? container.securityContext.runAsUser : undefined;
       if (alongside && (own ?? podUid) === config.proxy.uid) {
-        const source = own !== undefined ? `spec.${field}[${i}].securityContext.runAsUser` : 'spec.securityContext.runAsUser';
+        const source = own !== undefined ? `${at}spec.${field}[${i}].securityContext.runAsUser` : `${at}spec.securityContext.runAsUser`;
         problems.push(
           `container ${container.name} runs as uid ${config.proxy.uid} (${source}), the proxy's uid, whose connections the traffic redirect lets through untouched: ` +
             `its traffic would leave the mesh unseen (no mTLS, no access log); run it as another uid, or opt the pod out with ${KEYS.inject}: "false"`,
@@ -115,7 +116,7 @@ export function annotationsSize(annotations: Record<string, string> | undefined 
  * A problem the injected pod has that the original did not, which only the whole
  * injected pod shows: its annotations past the API server's limit. Undefined if none.
  */
-export function annotationsProblem(original: Pod, injected: Pod): string | undefined {
+export function annotationsProblem(original: Pod, injected: Pod, at = ''): string | undefined {
   // UTF-8 takes at most 3 bytes per UTF-16 code unit: a pod whose annotations are far
   // from the limit (almost every pod) is passed without encoding anything.
   const annotations = injected.metadata?.annotations ?? {};
@@ -127,6 +128,6 @@ export function annotationsProblem(original: Pod, injected: Pod): string | undef
   const before = annotationsSize(original.metadata?.annotations);
   return (
     `the pod's annotations take ${before} bytes and splice adds ${after - before} (the proxy's SDS files and ${KEYS.status}), ` +
-    `past the API server's limit of ${ANNOTATIONS_LIMIT_BYTES} bytes for metadata.annotations; make the pod's annotations smaller`
+    `past the API server's limit of ${ANNOTATIONS_LIMIT_BYTES} bytes for ${at}metadata.annotations; make the pod's annotations smaller`
   );
 }

@@ -22,23 +22,24 @@ const field = (v: unknown, key: string): unknown => (isRecord(v) ? v[key] : unde
 
 /**
  * How the pod says it runs on nodes that are not Linux (Windows nodes), as a phrase
- * naming the field, such as `spec.os.name is "windows"`; undefined for a pod that may
- * run on Linux nodes (the usual case: nothing is said at all).
+ * naming the field, such as `spec.os.name is "windows"` (each field prefixed with `at`,
+ * where the pod sits in its manifest); undefined for a pod that may run on Linux nodes
+ * (the usual case: nothing is said at all).
  */
-export function nonLinuxPlacement(pod: Pod): string | undefined {
+export function nonLinuxPlacement(pod: Pod, at = ''): string | undefined {
   const os = field(field(pod.spec, 'os'), 'name');
-  if (typeof os === 'string' && os !== 'linux') return `spec.os.name is ${JSON.stringify(os)}`;
+  if (typeof os === 'string' && os !== 'linux') return `${at}spec.os.name is ${JSON.stringify(os)}`;
 
   const selector = field(pod.spec, 'nodeSelector');
   for (const label of OS_LABELS) {
     const value = field(selector, label);
-    if (typeof value === 'string' && value !== 'linux') return `spec.nodeSelector["${label}"] is ${JSON.stringify(value)}`;
+    if (typeof value === 'string' && value !== 'linux') return `${at}spec.nodeSelector["${label}"] is ${JSON.stringify(value)}`;
   }
 
   const required = field(field(field(pod.spec, 'affinity'), 'nodeAffinity'), 'requiredDuringSchedulingIgnoredDuringExecution');
   const terms = field(required, 'nodeSelectorTerms');
   if (Array.isArray(terms) && terms.length > 0 && terms.every(termExcludesLinux)) {
-    return 'every term of spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution excludes nodes whose kubernetes.io/os is "linux"';
+    return `every term of ${at}spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution excludes nodes whose kubernetes.io/os is "linux"`;
   }
   return undefined;
 }

@@ -105,6 +105,9 @@ function underKind(kind: string, template: string): string {
   }
 }
 const KINDS = ['Pod', 'Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'ReplicationController', 'Job', 'CronJob'];
+// Where each kind holds its pod, as messages name it.
+const AT: Record<string, string> = { Pod: '', CronJob: 'spec\\.jobTemplate\\.spec\\.template\\.' };
+const at = (kind: string) => AT[kind] ?? 'spec\\.template\\.';
 
 describe('splice inject: every workload kind', () => {
   const windows = 'metadata:\n  labels: {app: w}\nspec:\n  restartPolicy: OnFailure\n  nodeSelector: {kubernetes.io/os: windows}\n  containers: [{name: app, image: x}]\n';
@@ -114,7 +117,7 @@ describe('splice inject: every workload kind', () => {
       const r = await cli(['inject', '-f', '-'], input);
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(parseAllDocuments(r.stdout)[0]?.toJS(), parseAllDocuments(input)[0]?.toJS());
-      assert.match(r.stderr, /warning: .*pod not meshed: spec\.nodeSelector\["kubernetes\.io\/os"\] is "windows"/);
+      assert.match(r.stderr, new RegExp(`warning: .*pod not meshed: ${at(kind)}spec\\.nodeSelector\\["kubernetes\\.io/os"\\] is "windows"`));
       const e = await cli(['explain', '-f', '-'], input);
       assert.match(e.stdout, /decision: skip\n\s+reasons:\n\s+- windows_pod: /);
     });
@@ -126,7 +129,7 @@ describe('splice inject: every workload kind', () => {
       const r = await cli(['inject', '-f', '-'], input);
       assert.equal(r.code, 1);
       assert.equal(r.stdout, '');
-      assert.match(r.stderr, /container app \(containers\[0\]\) declares port 15006, the proxy's inbound capture port/);
+      assert.match(r.stderr, new RegExp(`container app \\(${at(kind)}spec\\.containers\\[0\\]\\) declares port 15006, the proxy's inbound capture port`));
       const e = await cli(['explain', '-f', '-'], input);
       assert.match(e.stdout, /decision: deny\n\s+reasons:\n\s+- invalid_pod: container app/);
     });
@@ -176,6 +179,28 @@ spec:
   test('skipped, such a document comes out as without those lines too', async () => {
     const args = ['inject', '-f', '-', '--namespace-labels', 'splice.dev/inject=disabled'];
     assert.equal((await cli(args, NULLS)).stdout, (await cli(args, WITHOUT)).stdout);
+  });
+  test('a v1 List: its own null fields and its items\' go, and errors name the item', async () => {
+    const list = (metadata: string, labels: string) =>
+      `apiVersion: v1\nkind: List\n${metadata}items:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: p, namespace: shop${labels}}\n  spec: {containers: [{name: app, image: x}]}\n`;
+    const withNulls = await cli(['inject', '-f', '-'], list('metadata:\n', ', annotations: null'));
+    assert.equal(withNulls.code, 0, withNulls.stderr);
+    assert.equal(withNulls.stdout, (await cli(['inject', '-f', '-'], list('', ''))).stdout);
+    const bad = await cli(['inject', '-f', '-'], list('', ', labels: {a: null}'));
+    assert.match(bad.stderr, /items\[0\]\.metadata\.labels\[a\] must be a string, not null/);
+  });
+  test('a null entry of a node selector is a value, and kept', async () => {
+    const r = await cli(['inject', '-f', '-'], NULLS.replace('      nodeSelector:\n', '      nodeSelector: {example.com/pool: null}\n'));
+    assert.match(r.stdout, /nodeSelector:\n\s+example\.com\/pool: null/);
+  });
+  test('YAML merge keys are merged as kubectl merges them, so a merged port is seen', async () => {
+    const merged = 'apiVersion: v1\nkind: Pod\nmetadata: {name: m, namespace: shop}\nspec:\n  containers:\n  - &base {name: app, image: x}\n  - <<: *base\n    name: side\n    ports: [{containerPort: 15001}]\n  - <<: *base\n    name: more\n';
+    const r = await cli(['inject', '-f', '-'], merged.replace('    ports: [{containerPort: 15001}]\n', ''));
+    assert.equal(r.code, 0, r.stderr);
+    const spec = (parseAllDocuments(r.stdout)[0]?.toJS() as Record<string, any>).spec;
+    assert.deepEqual(spec.containers, [{ name: 'app', image: 'x' }, { name: 'side', image: 'x' }, { name: 'more', image: 'x' }]);
+    const withPort = 'apiVersion: v1\nkind: Pod\nmetadata: {name: m, namespace: shop}\nspec:\n  containers:\n  - &base {name: app, image: x, ports: [{containerPort: 15001}]}\n  - <<: *base\n    name: side\n';
+    assert.match((await cli(['inject', '-f', '-'], withPort)).stderr, /container side \(spec\.containers\[1\]\) declares port 15001/);
   });
   test('other kinds pass through as they came, nulls and all', async () => {
     const service = 'apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations: null\nspec:\n  ports: [{port: 80}]\n';

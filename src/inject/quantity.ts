@@ -76,7 +76,8 @@ export function formatQuantity(resource: 'cpu' | 'memory', q: Quantity): string 
   return m % 1000n === 0n ? String(m / 1000n) : `${m}m`;
 }
 
-const MIB: Quantity = { num: BINARY.Mi as bigint, den: 1n };
+// The smallest memory amount taken: a megabyte, decimal or binary (1M or 1Mi).
+const MEGABYTE: Quantity = { num: 1_000_000n, den: 1n };
 const MILLI: Quantity = { num: 1n, den: 1000n };
 
 /**
@@ -87,8 +88,9 @@ const MILLI: Quantity = { num: 1n, den: 1000n };
  *
  * - Any resource: the quantity syntax of k8s.io/apimachinery/pkg/api/resource.
  * - memory: whole bytes (the API server warns "fractional byte value … is invalid" and
- *   the kubelet rounds, Kubernetes issue #79950), and at least 1Mi unless 0: a proxy or
- *   an init container given a few bytes never starts, so such a value is a unit typo.
+ *   the kubelet rounds, Kubernetes issue #79950), and at least a megabyte (1M) unless 0:
+ *   a proxy or an init container given a few bytes never starts, so such a value is a
+ *   unit typo.
  * - cpu: no binary suffix (Kubernetes reads "100Mi" as 104,857,600 cores), and whole
  *   millicores, the finest amount Kubernetes applies ("Resource units in Kubernetes",
  *   kubernetes.io/docs/concepts/configuration/manage-resources-containers).
@@ -97,14 +99,18 @@ export function checkResourceValue(resource: 'cpu' | 'memory', value: string): s
   const q = parseQuantity(value);
   const example = resource === 'memory' ? 'such as 64Mi or 1Gi' : 'such as 100m or 0.5';
   if (q === undefined) return `is not a Kubernetes quantity (${example})`;
-  const [, number = '', suffix = ''] = QUANTITY.exec(value) ?? [];
+  const [, written = '', suffix = ''] = QUANTITY.exec(value) ?? [];
+  const number = written.replace(/\.$/, '');
   if (resource === 'memory') {
     if (!isWhole(q)) {
       const hint = suffix === 'm' ? `; "m" means thousandths, did you mean "${number}Mi"?` : `; memory is counted in whole bytes (${example})`;
       return `is ${formatQuantity('memory', q)} bytes, not a whole number of bytes${hint}`;
     }
-    if (q.num !== 0n && compareQuantities(q, MIB) < 0) {
-      return `is only ${q.num / q.den} bytes, too little for any container to start; did you mean "${number}Mi"?`;
+    if (q.num !== 0n && compareQuantities(q, MEGABYTE) < 0) {
+      // A bare number or kilobytes is most likely mebibytes with the unit mistyped.
+      const hint = ['', 'k', 'Ki'].includes(suffix) ? `did you mean "${number}Mi"?` : `memory is counted in bytes (${example})`;
+      const bytes = q.num / q.den;
+      return `is only ${bytes} byte${bytes === 1n ? '' : 's'}, too little for any container to start; ${hint}`;
     }
     return undefined;
   }
@@ -113,8 +119,7 @@ export function checkResourceValue(resource: 'cpu' | 'memory', value: string): s
     return `uses the binary suffix "${suffix}", which means ${formatQuantity('cpu', q)} cores for CPU; ${hint}`;
   }
   if (q.num !== 0n && compareQuantities(q, MILLI) < 0) {
-    const hint = suffix === 'u' || suffix === 'n' ? `did you mean "${number}m"?` : 'the smallest is "1m"';
-    return `is less than 1m, the smallest amount of CPU Kubernetes applies; ${hint}`;
+    return 'is less than 1m, the smallest amount of CPU Kubernetes applies; use at least "1m"';
   }
   if ((q.num * 1000n) % q.den !== 0n) {
     const up = (q.num * 1000n) / q.den + 1n;

@@ -5,8 +5,10 @@
 // property against a real kube-apiserver. Sources, in k8s.io/kubernetes v1.37:
 // pkg/apis/core/validation/validation.go (errors), pkg/api/pod/warnings.go (warnings),
 // k8s.io/apimachinery/pkg/api/validation/objectmeta.go (annotation size).
-import { aggregateRequests } from '../../src/inject/pod-resources.js';
-import { compareQuantities, parseQuantity, type Quantity } from '../../src/inject/quantity.js';
+// Quantities are parsed with splice's own parser, checked against apimachinery's
+// ParseQuantity on generated strings; the aggregation below is written anew from the
+// KEP, so a mistake in src/inject/pod-resources.ts cannot hide here.
+import { addQuantities, compareQuantities, parseQuantity, ZERO, type Quantity } from '../../src/inject/quantity.js';
 import type { Pod } from '../../src/inject/types.js';
 
 type Rec = Record<string, unknown>;
@@ -21,13 +23,36 @@ function quantity(map: unknown, r: string): Quantity | undefined {
   return typeof v === 'string' ? parseQuantity(v) : undefined;
 }
 
+const sum = (qs: Quantity[]): Quantity => qs.reduce(addQuantities, ZERO);
+const larger = (a: Quantity, b: Quantity): Quantity => (compareQuantities(a, b) >= 0 ? a : b);
+
+/**
+ * KEP-753: while init container i starts, the pod uses its request plus those of the
+ * sidecars (restartPolicy Always) before it; once running, every container and every
+ * sidecar. The pod needs the larger. A request defaults to the limit.
+ */
+function podRequests(containers: Rec[], inits: Rec[], r: string): Quantity {
+  const request = (c: Rec): Quantity => {
+    const res = isRecord(c.resources) ? c.resources : {};
+    return quantity(res.requests, r) ?? quantity(res.limits, r) ?? ZERO;
+  };
+  const sidecar = (c: Rec) => c.restartPolicy === 'Always';
+  const running = addQuantities(sum(containers.map(request)), sum(inits.filter(sidecar).map(request)));
+  const starting = inits.map((c, i) => addQuantities(request(c), sum(inits.slice(0, i).filter(sidecar).map(request))));
+  return starting.reduce(larger, running);
+}
+
 export interface Verdict {
   errors: string[];
   /** Keyed by container names, not indexes, so adding containers does not rename them. */
   warnings: string[];
 }
 
-export function validatePod(pod: Pod): Verdict {
+/**
+ * What the API server of Kubernetes 1.`minor` (a current one when absent) would say
+ * about `pod`: errors refuse it, warnings are printed.
+ */
+export function validatePod(pod: Pod, minor?: number): Verdict {
   const errors: string[] = [];
   const warnings: string[] = [];
   const spec = pod.spec as unknown as Rec;
@@ -63,12 +88,17 @@ export function validatePod(pod: Pod): Verdict {
     for (const [i, n] of portNames.entries()) if (portNames.indexOf(n) !== i) errors.push(`${String(c.name)}: duplicate port name ${String(n)}`);
   }
 
-  const podRes = isRecord(spec.resources) ? spec.resources : undefined;
+  // Before 1.34 the PodLevelResources gate is off by default and spec.resources is dropped.
+  const podRes = isRecord(spec.resources) && (minor === undefined || minor >= 34) ? spec.resources : undefined;
   if (podRes) {
     for (const r of ['cpu', 'memory'] as const) {
       const podReq = quantity(podRes.requests, r);
-      if (podReq && compareQuantities(aggregateRequests(pod, r), podReq) > 0) errors.push(`spec.resources.requests.${r}: below aggregate container requests`);
       const podLim = quantity(podRes.limits, r);
+      const needed = podRequests(containers, inits, r);
+      if (podReq && compareQuantities(needed, podReq) > 0) errors.push(`spec.resources.requests.${r}: below aggregate container requests`);
+      // Limits only: the pod's requests are filled in after admission, from the containers'
+      // (or the limit), and may not exceed the limit.
+      if (!podReq && podLim && compareQuantities(needed, podLim) > 0) errors.push(`spec.resources.limits.${r}: below aggregate container requests`);
       for (const c of containers) {
         const lim = quantity(isRecord(c.resources) ? c.resources.limits : undefined, r);
         if (podLim && lim && compareQuantities(lim, podLim) > 0) errors.push(`${String(c.name)}: ${r} limit above the pod's`);

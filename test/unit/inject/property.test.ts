@@ -54,7 +54,7 @@ test(`random pods of every kind (${RUNS} each): an injected pod is valid wheneve
   for (const generator of [arbitraryPod, arbitraryApiPod]) {
     fc.assert(
       fc.property(generator, fc.oneof(enabled, arbitraryNamespace), arbitraryVersion, (pod, namespace, version) => {
-        const original = validatePod(pod as unknown as Pod);
+        const original = validatePod(pod as unknown as Pod, version?.minor);
         if (original.errors.length > 0) return;
         const d = injectPod({ pod, namespace, cluster: version ? { version } : {}, config: DEFAULT_CONFIG });
         const reasons = d.reasons.map((r) => r.message).join('\n');
@@ -65,7 +65,7 @@ test(`random pods of every kind (${RUNS} each): an injected pod is valid wheneve
         const spec = pod.spec as Record<string, unknown>;
         if (spec.resources !== undefined) seen.budgeted++;
         if (spec.initContainers === null || spec.volumes === null || pod.metadata?.annotations === null) seen.nulls++;
-        const after = validatePod(d.pod);
+        const after = validatePod(d.pod, version?.minor);
         assert.deepEqual(after.errors, [], 'the injected pod passes where the original passed');
         const added = after.warnings.filter((w) => !original.warnings.includes(w));
         assert.deepEqual(added, [], 'the injected pod has no warning the original did not have');
@@ -76,6 +76,42 @@ test(`random pods of every kind (${RUNS} each): an injected pod is valid wheneve
   }
   // Each kind must actually come up, or the property says nothing about it.
   for (const [kind, count] of Object.entries(seen)) assert.ok(count >= 20, `only ${count} pods of kind ${kind}`);
+});
+
+// A pod that asks nothing of splice and uses nothing the proxy needs: no splice.dev/
+// annotation but the opt-in or -out, no proxy port, port name or uid, no name splice
+// adds. Valid on its own, such a pod must never be refused: refusing too much is a
+// failure too, and the property above only looks at pods that were injected.
+function asksNothing(pod: Record<string, any>): boolean {
+  const annotations = Object.keys(pod.metadata?.annotations ?? {});
+  if (annotations.some((k) => k.startsWith('splice.dev/') && k !== 'splice.dev/inject')) return false;
+  if (['true', 'enabled', 'false', 'disabled', undefined].indexOf(pod.metadata?.annotations?.['splice.dev/inject']) < 0) return false;
+  const podUid = pod.spec.securityContext?.runAsUser;
+  const all = [...(pod.spec.containers ?? []), ...(pod.spec.initContainers ?? [])];
+  return all.every((c: Record<string, any>, i: number) => {
+    const beside = i < pod.spec.containers.length || c.restartPolicy === 'Always';
+    const ports = (c.ports ?? []) as Array<Record<string, unknown>>;
+    return (
+      c.name !== 'splice-init' &&
+      !(beside && (c.securityContext?.runAsUser ?? podUid) === 1337) &&
+      ports.every((p) => p.name !== 'splice-metrics' && !(PROXY_PORTS.includes(p.containerPort as number) && (p.protocol ?? 'TCP') === 'TCP'))
+    );
+  });
+}
+const PROXY_PORTS = [15000, 15001, 15006, 15021, 15090];
+
+test(`valid pods that ask nothing of splice (of ${RUNS}) are never refused`, () => {
+  let checked = 0;
+  fc.assert(
+    fc.property(arbitraryApiPod, arbitraryVersion, (pod, version) => {
+      if (!asksNothing(pod) || validatePod(pod as unknown as Pod, version?.minor).errors.length > 0) return;
+      checked++;
+      const d = injectPod({ pod, namespace: { name: 'shop', labels: { 'splice.dev/inject': 'enabled' }, annotations: {} }, cluster: version ? { version } : {}, config: DEFAULT_CONFIG });
+      assert.notEqual(d.result, 'deny', d.result === 'deny' ? d.message : '');
+    }),
+    { numRuns: RUNS },
+  );
+  assert.ok(checked > RUNS / 4, `only ${checked} pods checked`);
 });
 
 test('malformed objects are refused with a message naming the field, never an exception', () => {

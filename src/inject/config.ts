@@ -4,6 +4,7 @@
 
 import { deepFreeze } from './frozen.js';
 import { checkResourceValue, compareQuantities, parseQuantity } from './quantity.js';
+import { isRecord } from './shape.js';
 import { parseCidrs, parsePorts, ValueError } from '../iptables/options.js';
 
 export type Policy = 'enabled' | 'disabled';
@@ -119,10 +120,6 @@ export class ConfigError extends Error {
 }
 
 type Reader = { problems: string[] };
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function pick<T>(r: Reader, obj: Record<string, unknown>, path: string, key: string, fallback: T, check: (v: unknown) => string | undefined): T {
   if (!(key in obj)) return fallback;

@@ -14,6 +14,7 @@
 import type { Config } from './config.js';
 import { INJECTED_NAMES, KEYS, METRICS_PORT_NAME, identitySecretName } from './keys.js';
 import { serviceAccountOf } from './render.js';
+import { isRecord } from './shape.js';
 import type { Container, Pod } from './types.js';
 import { PROXY_PORTS } from '../iptables/options.js';
 
@@ -28,8 +29,6 @@ const PORT_USES: Record<number, string> = {
 // Secret names are DNS subdomains: at most 253 characters (Kubernetes "Object Names and IDs").
 const MAX_SECRET_NAME = 253;
 
-type Rec = Record<string, unknown>;
-const isRecord = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 /**

@@ -12,12 +12,11 @@
 //   - required node affinity: nodeSelectorTerms are ORed, the expressions of a term
 //     ANDed, so the pod is kept off Linux nodes only when every term excludes them.
 
+import { isRecord } from './shape.js';
 import type { Pod } from './types.js';
 
 const OS_LABELS = ['kubernetes.io/os', 'beta.kubernetes.io/os'] as const;
 
-type Rec = Record<string, unknown>;
-const isRecord = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
 const field = (v: unknown, key: string): unknown => (isRecord(v) ? v[key] : undefined);
 
 /**

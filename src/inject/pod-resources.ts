@@ -17,13 +17,13 @@ import type { ContainerResources } from './config.js';
 import { INJECTED_NAMES, KEYS } from './keys.js';
 import type { Overrides } from './overrides.js';
 import { ZERO, addQuantities, compareQuantities, formatQuantity, parseQuantity, type Quantity } from './quantity.js';
+import { isRecord } from './shape.js';
 import type { ClusterFacts, Container, Pod } from './types.js';
 
 export type BudgetedResource = 'cpu' | 'memory';
 const RESOURCES: readonly BudgetedResource[] = ['cpu', 'memory'];
 
 type Rec = Record<string, unknown>;
-const isRecord = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const KEY_OF = {
   requests: { cpu: KEYS.proxyCpu, memory: KEYS.proxyMemory },

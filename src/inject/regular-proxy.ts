@@ -3,13 +3,12 @@
 // admission cannot show. Each gets a warning that says what will happen and what to do.
 
 import { KEYS } from './keys.js';
+import { isRecord } from './shape.js';
 import type { Container, Pod } from './types.js';
 import type { RedirectOptions } from '../iptables/options.js';
 
 const NATIVE_HINT = `use native sidecars (${KEYS.nativeSidecar}: "true", Kubernetes 1.29+)`;
 
-type Rec = Record<string, unknown>;
-const isRecord = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function ownedByJob(pod: Pod): boolean {
   const owners = pod.metadata?.ownerReferences;

@@ -9,7 +9,8 @@
 
 import type { Pod } from './types.js';
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A JSON object (not null, not a list): what every field of a pod that holds fields must be. */
+export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const absent = (v: unknown): boolean => v === undefined || v === null;
 
 /** A field path in the style of Kubernetes' own messages: `metadata.annotations[example.com/a]`. */

@@ -3,7 +3,7 @@
 // object; a bad key is an error naming the key and the value, never a silent default.
 
 import { deepFreeze } from './frozen.js';
-import { checkResourceValue, compareQuantities, parseQuantity } from './quantity.js';
+import { checkResourceValue, exceeds } from './quantity.js';
 import { isRecord } from './shape.js';
 import { parseCidrs, parsePorts, ValueError } from '../iptables/options.js';
 
@@ -181,8 +181,7 @@ function resources(r: Reader, obj: Record<string, unknown>, path: string, fallba
   // The API server refuses a container whose request is above its limit, about a
   // container the user never wrote: say it here, once, at start.
   for (const name of ['cpu', 'memory'] as const) {
-    const [request, limit] = [out.requests[name], out.limits[name]].map((v) => (v === undefined ? undefined : parseQuantity(v)));
-    if (request && limit && compareQuantities(request, limit) > 0) {
+    if (exceeds(out.requests[name], out.limits[name])) {
       r.problems.push(`${path}resources.requests.${name}: ${JSON.stringify(out.requests[name])} is more than ${path}resources.limits.${name} ${JSON.stringify(out.limits[name])}`);
     }
   }

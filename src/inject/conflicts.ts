@@ -42,7 +42,6 @@ export function podConflicts(pod: Pod, config: Config, at = ''): string[] {
   const problems: string[] = [];
   // One pass over both lists, allocating nothing for a pod without a collision: this
   // runs for every pod splice injects.
-  const podUid = isRecord(pod.spec.securityContext) ? pod.spec.securityContext.runAsUser : undefined;
   for (const field of ['containers', 'initContainers'] as const) {
     const containers = pod.spec[field];
     if (!Array.isArray(containers)) continue;
@@ -56,9 +55,9 @@ export function podConflicts(pod: Pod, config: Config, at = ''): string[] {
       // reach the network before a regular proxy container starts (README), so only
       // containers that run beside the app are refused.
       const alongside = field === 'containers' || container.restartPolicy === 'Always';
-      const own = isRecord(container.securityContext) ? container.securityContext.runAsUser : undefined;
-      if (alongside && (own ?? podUid) === config.proxy.uid) {
-        const source = own !== undefined ? `${at}spec.${field}[${i}].securityContext.runAsUser` : `${at}spec.securityContext.runAsUser`;
+      const user = alongside ? runAsUserOf(pod, container) : undefined;
+      if (user?.uid === config.proxy.uid) {
+        const source = user.onContainer ? `${at}spec.${field}[${i}].securityContext.runAsUser` : `${at}spec.securityContext.runAsUser`;
         problems.push(
           `container ${container.name} runs as uid ${config.proxy.uid} (${source}), the proxy's uid, whose connections the traffic redirect lets through untouched: ` +
             `its traffic would leave the mesh unseen (no mTLS, no access log); run it as another uid, or opt the pod out with ${KEYS.inject}: "false"`,
@@ -80,6 +79,17 @@ export function podConflicts(pod: Pod, config: Config, at = ''): string[] {
     );
   }
   return problems;
+}
+
+/**
+ * The uid container `c` of `pod` runs as, as far as the pod says: its own
+ * securityContext.runAsUser (`onContainer`), else the pod's; undefined when neither sets
+ * one (the image's user, which admission cannot see).
+ */
+export function runAsUserOf(pod: Pod, c: Container): { uid: unknown; onContainer: boolean } {
+  const own = isRecord(c.securityContext) ? c.securityContext.runAsUser : undefined;
+  if (own !== undefined) return { uid: own, onContainer: true };
+  return { uid: isRecord(pod.spec.securityContext) ? pod.spec.securityContext.runAsUser : undefined, onContainer: false };
 }
 
 const RESERVED_VOLUMES = [INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume, INJECTED_NAMES.noApiTokenVolume];

@@ -14,9 +14,9 @@
 // about a container its owner never wrote.
 
 import type { ContainerResources } from './config.js';
-import { INJECTED_NAMES, KEYS } from './keys.js';
+import { KEYS } from './keys.js';
 import type { Overrides } from './overrides.js';
-import { ZERO, addQuantities, compareQuantities, formatQuantity, parseQuantity, type Quantity } from './quantity.js';
+import { ZERO, addQuantities, compareQuantities, exceeds, formatQuantity, parseQuantity, type Quantity } from './quantity.js';
 import { isRecord } from './shape.js';
 import type { ClusterFacts, Container, Pod } from './types.js';
 
@@ -68,9 +68,7 @@ export function proxyResourceProblems(budgeted: readonly BudgetedResource[], ove
   for (const r of RESOURCES) {
     const [request, limit] = [res.requests[r], res.limits[r]];
     const [requestKey, limitKey] = [KEY_OF.requests[r], KEY_OF.limits[r]];
-    if (request === undefined || limit === undefined || !(given.includes(requestKey) || given.includes(limitKey))) continue;
-    const [q, l] = [parseQuantity(request), parseQuantity(limit)];
-    if (!q || !l || compareQuantities(q, l) <= 0) continue;
+    if (!(given.includes(requestKey) || given.includes(limitKey)) || !exceeds(request, limit)) continue;
     problems.push(
       given.includes(requestKey)
         ? `annotation ${requestKey}: ${JSON.stringify(request)} is more than the ${r} limit ${JSON.stringify(limit)} (${limitKey} or the config's default)`
@@ -139,10 +137,6 @@ export function aggregateRequests(pod: Pod, r: BudgetedResource): Quantity {
   return max(total, initPeak);
 }
 
-function proxyOf(pod: Pod): Container | undefined {
-  return [...(pod.spec.initContainers ?? []), ...(pod.spec.containers ?? [])].find((c) => isRecord(c) && c.name === INJECTED_NAMES.proxy);
-}
-
 /**
  * Where the proxy's own share (from the pod's annotations) does not fit the pod's
  * budget in `injected`, one sentence per problem naming the annotation, the field of
@@ -151,7 +145,6 @@ function proxyOf(pod: Pod): Container | undefined {
  */
 export function budgetProblems(injected: Pod, budgeted: readonly BudgetedResource[], overrides: Overrides, at = ''): string[] {
   const problems: string[] = [];
-  const proxy = proxyOf(injected);
   const { requests, limits } = podLevel(injected);
   for (const r of budgeted) {
     const requestKey = KEY_OF.requests[r];
@@ -171,8 +164,9 @@ export function budgetProblems(injected: Pod, budgeted: readonly BudgetedResourc
           `or remove the annotation so that the proxy shares the pod's budget`,
       );
     }
-    const proxyLimit = proxy ? quantityOf(isRecord(proxy.resources) ? proxy.resources.limits : undefined, r) : undefined;
-    if (own.includes(limitKey) && proxyLimit && podLimit && compareQuantities(proxyLimit, podLimit) > 0) {
+    // The pod's own limit annotation is what the proxy gets for a budgeted resource.
+    const proxyLimit = own.includes(limitKey) ? quantityOf(overrides.proxyResources.limits, r) : undefined;
+    if (proxyLimit && podLimit && compareQuantities(proxyLimit, podLimit) > 0) {
       problems.push(`annotation ${limitKey}: ${JSON.stringify(overrides.proxyResources.limits[r])} is more than ${at}spec.resources.limits.${r}, ${formatQuantity(r, podLimit)}: no container may have a limit above the pod's`);
     }
   }

@@ -51,6 +51,12 @@ export function compareQuantities(a: Quantity, b: Quantity): number {
   return left === right ? 0 : left < right ? -1 : 1;
 }
 
+/** Whether quantity text `a` is more than `b`; false when either is absent or not a quantity. */
+export function exceeds(a: string | undefined, b: string | undefined): boolean {
+  const [x, y] = [a === undefined ? undefined : parseQuantity(a), b === undefined ? undefined : parseQuantity(b)];
+  return x !== undefined && y !== undefined && compareQuantities(x, y) > 0;
+}
+
 export function addQuantities(a: Quantity, b: Quantity): Quantity {
   return { num: a.num * b.den + b.num * a.den, den: a.den * b.den };
 }

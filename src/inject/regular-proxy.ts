@@ -2,6 +2,7 @@
 // "false") the proxy is a regular container, and three kinds of pod then break in ways
 // admission cannot show. Each gets a warning that says what will happen and what to do.
 
+import { runAsUserOf } from './conflicts.js';
 import { KEYS } from './keys.js';
 import { isRecord } from './shape.js';
 import type { Container, Pod } from './types.js';
@@ -9,15 +10,9 @@ import type { RedirectOptions } from '../iptables/options.js';
 
 const NATIVE_HINT = `use native sidecars (${KEYS.nativeSidecar}: "true", Kubernetes 1.29+)`;
 
-
 function ownedByJob(pod: Pod): boolean {
   const owners = pod.metadata?.ownerReferences;
   return Array.isArray(owners) && owners.some((o) => isRecord(o) && o.kind === 'Job');
-}
-
-function runAsUser(pod: Pod, c: Container): unknown {
-  const own = isRecord(c.securityContext) ? c.securityContext.runAsUser : undefined;
-  return own ?? (isRecord(pod.spec.securityContext) ? pod.spec.securityContext.runAsUser : undefined);
 }
 
 /**
@@ -52,7 +47,7 @@ export function regularProxyWarnings(pod: Pod, hold: boolean, redirect: Redirect
   // completion entirely so, the user's own native sidecar (on a cluster that has them)
   // for as long as splice-proxy takes to start.
   const early = (Array.isArray(pod.spec.initContainers) ? pod.spec.initContainers : [])
-    .filter((c): c is Container => isRecord(c) && runAsUser(pod, c) !== redirect.proxyUid)
+    .filter((c): c is Container => isRecord(c) && runAsUserOf(pod, c as Container).uid !== redirect.proxyUid)
     .map((c) => c.name);
   if (outboundCaptured && early.length > 0) {
     const many = early.length > 1;

@@ -4,12 +4,12 @@
 // a burst measured next to that would measure that leftover work too.
 import { spawn } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
 import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Figure } from '../lib/figure.js';
 import { compiled } from '../lib/paths.js';
+import { Api } from '../../test/e2e/lib/api.js';
 import { ok } from '../../test/e2e/lib/kubectl.js';
 import { REPO, startSplice, type SpliceProcess } from '../../test/e2e/lib/splice.js';
 
@@ -156,7 +156,7 @@ export async function withCluster<T>(fn: (c: Cluster) => Promise<T>, opts: Clust
     const kubeconfig = process.env.KUBECONFIG;
     const server = process.env.SPLICE_E2E_SERVER;
     if (!kubeconfig || !server || !process.env.SPLICE_E2E_KUBECTL) throw new Error(`cluster.sh start printed no environment:\n${started.stdout}`);
-    api = new Api(server);
+    api = new Api(server, join(RUN_DIR, 'pki'));
     const pids = clusterPids();
     return await fn({ api, kubeconfig, server, kcmArgs: commandLine(pids.kcm), pids });
   } finally {
@@ -197,110 +197,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 /** Megabytes of 2^20 bytes, one decimal, as the other sections of the table count them. */
 export const mb = (bytes: number): number => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
-export interface ApiReply {
-  status: number;
-  body: string;
-}
-
-/**
- * The API server over kept-alive connections with the admin certificate cluster.sh made.
- * client-node builds a new agent, so a new TLS connection, for every request: about 100
- * namespace creates a second on this machine, most of the CPU going to handshakes.
- */
-export class Api {
-  readonly #tls: { ca: Buffer; cert: Buffer; key: Buffer };
-  readonly #agent: Agent;
-  readonly #port: number;
-
-  constructor(server: string) {
-    const pki = join(RUN_DIR, 'pki');
-    this.#port = Number(new URL(server).port);
-    this.#tls = { ca: readFileSync(join(pki, 'ca.crt')), cert: readFileSync(join(pki, 'admin.crt')), key: readFileSync(join(pki, 'admin.key')) };
-    this.#agent = new Agent({ keepAlive: true, maxSockets: 32, ...this.#tls });
-  }
-
-  request(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<ApiReply> {
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          agent: this.#agent,
-          host: '127.0.0.1',
-          port: this.#port,
-          path,
-          method,
-          timeout: timeoutMs,
-          headers: { accept: 'application/json', ...(data === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }) },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within ${timeoutMs} ms`)));
-      req.end(data);
-    });
-  }
-
-  /** A request that must answer 2xx; returns the parsed body. */
-  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const r = await this.request(method, path, body);
-    if (r.status < 200 || r.status > 299) throw new Error(`${method} ${path}: ${r.status} ${r.body.slice(0, 500)}`);
-    return JSON.parse(r.body) as T;
-  }
-
-  /**
-   * A watch: `onEvent` gets each event's type and object as they arrive. Resolves once the
-   * API server has answered the request, with a function that ends the watch.
-   */
-  watch(path: string, onEvent: (type: string, object: Record<string, unknown>) => void, onEnd: (err?: Error) => void): Promise<() => void> {
-    return new Promise((resolve, reject) => {
-      // A connection of its own, so the watch never holds one the other requests need.
-      const opts = { agent: false as const, ...this.#tls, host: '127.0.0.1', port: this.#port, path, method: 'GET', headers: { accept: 'application/json' } };
-      const req = request(opts, (res) => {
-        if (res.statusCode !== 200) {
-          reject(new Error(`watch ${path}: ${res.statusCode}`));
-          res.resume();
-          return;
-        }
-        let buffered = '';
-        let ended = false;
-        const end = (err?: Error) => {
-          if (ended) return;
-          ended = true;
-          onEnd(err);
-        };
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buffered += chunk;
-          let nl: number;
-          while ((nl = buffered.indexOf('\n')) >= 0) {
-            const line = buffered.slice(0, nl);
-            buffered = buffered.slice(nl + 1);
-            if (line.trim() === '') continue;
-            const event = JSON.parse(line) as { type?: string; object?: Record<string, unknown> };
-            if (event.type && event.object) onEvent(event.type, event.object);
-          }
-        });
-        res.on('end', () => end());
-        res.on('error', (e) => end(e));
-        resolve(() => {
-          ended = true;
-          req.destroy();
-        });
-      });
-      req.on('error', reject);
-      req.end();
-    });
-  }
-
-  close(): void {
-    this.#agent.destroy();
-  }
-}
+export type { Api };
 
 /**
  * The benchmark's splice listens on ports of its own, not the end-to-end tests' fixed

@@ -11,9 +11,10 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { podSite, listItems, withoutNullFields } from '../../src/cli/workloads.js';
+import { isRecord } from '../../src/inject/shape.js';
 import { API_POD_SERVICE_ACCOUNTS, arbitraryApiPod } from '../support/arbitrary.js';
 import { loadCases } from '../support/golden.js';
-import { api, closeApi } from './lib/api.js';
+import { e2eApi, type Api } from './lib/api.js';
 import { ok } from './lib/kubectl.js';
 import { namespaceManifest } from './lib/objects.js';
 import type { SpliceProcess } from './lib/splice.js';
@@ -29,7 +30,6 @@ const SEED = 1337;
 const SPLICE_DENIAL = /^admission webhook "(namespace|object)\.inject\.splice\.dev" denied the request: \S/;
 
 type Rec = Record<string, unknown>;
-const isRecord = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 interface Case {
   source: string;
@@ -114,12 +114,25 @@ function byName(warning: string, pod: Rec): string {
   });
 }
 
-const create = (namespace: string, pod: Rec) => api('POST', `/api/v1/namespaces/${namespace}/pods?dryRun=All`, pod);
+let api: Api;
+
+/** A dry-run create: the status, the object or Status the API server answered, its warnings. */
+async function create(namespace: string, pod: Rec): Promise<{ status: number; body: Rec; warnings: string[] }> {
+  const reply = await api.request('POST', `/api/v1/namespaces/${namespace}/pods?dryRun=All`, pod);
+  let body: Rec;
+  try {
+    body = JSON.parse(reply.body) as Rec;
+  } catch {
+    body = { message: reply.body };
+  }
+  return { ...reply, body };
+}
 const message = (body: Rec) => String(body.message ?? JSON.stringify(body));
 
 let splice: SpliceProcess | undefined;
 
 before(async () => {
+  api = e2eApi();
   installManifests();
   splice = await startSplice();
   ok(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [namespaceManifest(PLAIN), namespaceManifest(ENABLED, { 'splice.dev/inject': 'enabled' })] }) });
@@ -131,11 +144,11 @@ before(async () => {
   ok(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items }) });
   // The default account appears once the controller has made it.
   for (const namespace of [PLAIN, ENABLED]) {
-    for (let i = 0; i < 100 && (await api('GET', `/api/v1/namespaces/${namespace}/serviceaccounts/default`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && (await api.request('GET', `/api/v1/namespaces/${namespace}/serviceaccounts/default`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
   }
 });
 after(async () => {
-  closeApi();
+  api?.close();
   await splice?.stop();
 });
 

@@ -9,10 +9,10 @@
 // ParseQuantity on generated strings; the aggregation below is written anew from the
 // KEP, so a mistake in src/inject/pod-resources.ts cannot hide here.
 import { addQuantities, compareQuantities, parseQuantity, ZERO, type Quantity } from '../../src/inject/quantity.js';
+import { isRecord } from '../../src/inject/shape.js';
 import type { Pod } from '../../src/inject/types.js';
 
 type Rec = Record<string, unknown>;
-const isRecord = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
 const list = (v: unknown): Rec[] => (Array.isArray(v) ? v.filter(isRecord) : []);
 
 // securityContext fields validateWindows refuses ("cannot be set for a windows pod").

@@ -115,6 +115,7 @@ function byName(warning: string, pod: Rec): string {
 }
 
 let api: Api;
+let corpus: Case[];
 
 /** A dry-run create: the status, the object or Status the API server answered, its warnings. */
 async function create(namespace: string, pod: Rec): Promise<{ status: number; body: Rec; warnings: string[] }> {
@@ -133,11 +134,12 @@ let splice: SpliceProcess | undefined;
 
 before(async () => {
   api = e2eApi();
+  corpus = [...goldenCases(), ...propertyCases(), ...REPORTED.map(([source, pod]) => ({ source: `reported: ${source}`, pod }))];
   installManifests();
   splice = await startSplice();
   ok(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [namespaceManifest(PLAIN), namespaceManifest(ENABLED, { 'splice.dev/inject': 'enabled' })] }) });
   // The ServiceAccount admission plugin refuses a pod whose account does not exist.
-  const accounts = new Set([...API_POD_SERVICE_ACCOUNTS, ...goldenCases().map((c) => String((c.pod.spec as Rec).serviceAccountName ?? 'default'))]);
+  const accounts = new Set([...API_POD_SERVICE_ACCOUNTS, ...corpus.map((c) => String((c.pod.spec as Rec).serviceAccountName ?? 'default'))]);
   const items = [PLAIN, ENABLED].flatMap((namespace) =>
     [...accounts].filter((a) => a !== 'default').map((name) => ({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } })),
   );
@@ -153,7 +155,6 @@ after(async () => {
 });
 
 test('17. injected pods pass the API server\'s validation whenever the originals do, with no new warnings', async () => {
-  const corpus: Case[] = [...goldenCases(), ...propertyCases(), ...REPORTED.map(([source, pod]) => ({ source: `reported: ${source}`, pod }))];
   const tally = { compared: 0, injected: 0, unmeshed: 0, refusedBySplice: 0, invalidOnTheirOwn: 0 };
   const failures: string[] = [];
   for (const [i, c] of corpus.entries()) {

@@ -7,6 +7,7 @@ import { meshCidrList, type Config } from '../inject/config.js';
 import { INJECTED_NAMES } from '../inject/keys.js';
 import type { Container } from '../inject/types.js';
 import { parseRedirectFlags } from '../iptables/flags.js';
+import { PROXY_PORTS } from '../iptables/options.js';
 import { proxyOwnPorts } from '../iptables/rules.js';
 import type { PodResult } from './run-manifests.js';
 
@@ -32,9 +33,13 @@ export function trafficLines(result: PodResult, config: Config): string[] {
     '  traffic:',
     `    outbound: ${outboundTo} goes through the proxy, except: ${list(outboundSkips)}`,
     mesh.length > 0
-      ? `      to ${list(mesh)} (proxy.meshCidrs): mTLS as the identity below; anywhere else: as the app sent it`
+      ? `      to ${list(mesh)} (proxy.meshCidrs): mTLS as the identity below, to the peer's proxy on port ${PROXY_PORTS.mtls}; anywhere else: as the app sent it`
       : '      every connection leaves as the app sent it: proxy.meshCidrs is empty, so nothing is given mTLS',
     `    inbound: ${inboundTo} goes through the proxy, except: ports ${list(inboundSkips)}`,
-    `      TLS offering ALPN ${MESH_ALPN} is mTLS from a mesh peer (client certificate required); anything else reaches the app as it came (permissive)`,
+    '      reaches the app as it came, nothing read first (permissive)',
+    `    from mesh peers: mTLS on port ${PROXY_PORTS.mtls} (ALPN ${MESH_ALPN}, client certificate of spiffe://${config.trustDomain}/ required), then to the app port the peer named, excluded ports included`,
+    o.ipv6
+      ? `    IPv6: redirected like IPv4, the proxy listens on :: too (proxy.ipv6: ${config.proxy.ipv6})`
+      : `    IPv6: not redirected, it arrives and leaves as without splice (proxy.ipv6: ${config.proxy.ipv6})`,
   ];
 }

@@ -5,10 +5,20 @@
 // Traffic shape: the pod's redirect rules send inbound TCP to 15006 and outbound TCP to
 // 15001; both listeners recover the address the connection was really meant for
 // (original_dst) and forward to it. Outbound, a destination inside the mesh's pod CIDRs
-// gets mTLS with the pod's identity; any other leaves untouched. Inbound, mTLS offered
-// with the mesh's ALPN is terminated (client certificate required), and everything else
-// is passed to the app as it came (permissive mode). The admin interface stays on loopback; only
-// /ready and /stats/prometheus are reachable from outside, each through a one-route proxy.
+// is reached through its own proxy: the connection goes to the peer's mTLS port 15008
+// with the pod's identity, and the port the app dialled travels as the TLS server name
+// (SNI); any other destination is left untouched. The peer's proxy terminates the mTLS
+// and connects to that port on its own pod's address.
+//
+// Why mesh peers have a port of their own (as Linkerd's 4143 and Istio's 15008), instead
+// of mTLS to the app port sniffed out on 15006: nothing on 15006 has to be read before
+// the connection is forwarded, so clients outside the mesh see the app exactly as without
+// a proxy (a server that speaks first is not held for a detection timeout; a request and
+// its FIN arriving together is not lost to a detection still reading), and a port the
+// server excludes from its redirect is still reached by mesh clients, through 15008.
+//
+// The admin interface stays on loopback; only /ready and /stats/prometheus are reachable
+// from outside, each through a one-route proxy.
 
 import { PROXY_PORTS } from '../iptables/options.js';
 import type { JsonObject } from './types.js';
@@ -22,12 +32,19 @@ export interface BootstrapInput {
   drainSeconds: number;
   /** Destinations that are meshed pods: outbound connections to them originate mTLS. */
   meshCidrs: readonly string[];
+  /**
+   * The most connections each of the proxy's clusters (outbound passthrough, outbound
+   * mTLS, inbound) holds at once; past it Envoy closes new ones (`upstream_cx_overflow`).
+   */
+  maxConnections: number;
+  /** Listen on IPv6 (`::`) as well as IPv4, for pods whose IPv6 traffic is redirected. */
+  ipv6: boolean;
 }
 
 /**
- * The ALPN protocol a mesh proxy offers when it originates mTLS. Inbound, only TLS that
- * offers it is the mesh's; TLS without it is the app's own (a non-mesh client speaking
- * HTTPS to the app) and passes through to the app unterminated.
+ * The ALPN protocol a mesh proxy offers when it originates mTLS. The mTLS port accepts
+ * only TLS that offers it; TLS to an app port is the app's own (a client speaking HTTPS to
+ * the app) and passes through to the app unterminated, whatever it offers.
  */
 export const MESH_ALPN = 'splice-mtls';
 
@@ -59,6 +76,17 @@ function inDir(dir: string, file: string): string {
 
 function address(ip: string, port: number): JsonObject {
   return { socket_address: { address: ip, port_value: port } };
+}
+
+/**
+ * Where a listener binds: IPv4's any address, and IPv6's as a second socket when the
+ * pod's IPv6 is redirected (Envoy binds `::` with IPV6_V6ONLY, so the two never clash).
+ */
+function bindTo(input: BootstrapInput, port: number): JsonObject {
+  return {
+    address: address('0.0.0.0', port),
+    ...(input.ipv6 ? { additional_addresses: [{ address: address('::', port) }] } : {}),
+  };
 }
 
 /**
@@ -123,13 +151,22 @@ function sdsSecret(input: BootstrapInput, name: string, file: string): JsonObjec
   };
 }
 
-function accessLog(direction: 'inbound' | 'outbound'): JsonObject[] {
+// Envoy's well-known filter state keys (docs: "Well Known Filter State Objects"): the
+// upstream TLS server name, and the address an ORIGINAL_DST cluster connects to.
+const UPSTREAM_SERVER_NAME = 'envoy.network.upstream_server_name';
+const ORIGINAL_DST_ADDRESS = 'envoy.network.transport_socket.original_dst_address';
+
+// On the mTLS port the destination is not where the connection arrived (15008) but the
+// pod's address with the port the peer named, as set_filter_state recorded it.
+const MTLS_DESTINATION = `%FILTER_STATE(${ORIGINAL_DST_ADDRESS}:PLAIN)%`;
+
+function accessLog(direction: 'inbound' | 'outbound', destination = '%DOWNSTREAM_LOCAL_ADDRESS%'): JsonObject[] {
   const fields: JsonObject = {
     start_time: '%START_TIME%',
     direction,
     downstream_remote_address: '%DOWNSTREAM_REMOTE_ADDRESS%',
     // After the original_dst listener filter this is where the client meant to connect.
-    original_destination: '%DOWNSTREAM_LOCAL_ADDRESS%',
+    original_destination: destination,
     upstream_host: '%UPSTREAM_HOST%',
     upstream_cluster: '%UPSTREAM_CLUSTER%',
     filter_chain: '%FILTER_CHAIN_NAME%',
@@ -158,7 +195,7 @@ function accessLog(direction: 'inbound' | 'outbound'): JsonObject[] {
   ];
 }
 
-function tcpProxy(statPrefix: string, cluster: string, log: JsonObject[]): JsonObject {
+function tcpProxy(statPrefix: string, cluster: string, log: JsonObject[], extra: JsonObject = {}): JsonObject {
   return {
     name: 'envoy.filters.network.tcp_proxy',
     typed_config: {
@@ -166,6 +203,7 @@ function tcpProxy(statPrefix: string, cluster: string, log: JsonObject[]): JsonO
       stat_prefix: statPrefix,
       cluster,
       ...(log.length ? { access_log: log } : {}),
+      ...extra,
     },
   };
 }
@@ -190,10 +228,10 @@ function originalDst(): JsonObject {
 }
 
 /** An HTTP listener that forwards exactly `GET <path>` to the loopback-only admin. */
-function adminPathListener(name: string, port: number, path: string): JsonObject {
+function adminPathListener(input: BootstrapInput, name: string, port: number, path: string): JsonObject {
   return {
     name,
-    address: address('0.0.0.0', port),
+    ...bindTo(input, port),
     stat_prefix: name,
     filter_chains: [
       {
@@ -249,7 +287,8 @@ function cidrRange(cidr: string): JsonObject {
  */
 function meshTlsContext(input: BootstrapInput): JsonObject {
   return {
-    tls_params: { tls_minimum_protocol_version: 'TLSv1_2' },
+    // Envoy's own maximum is TLS 1.2 on the client side: both ends are splice's, so 1.3.
+    tls_params: { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' },
     alpn_protocols: [MESH_ALPN],
     tls_certificate_sds_secret_configs: [sdsSecret(input, CERTIFICATE_SECRET, SDS_FILES.certificate)],
     combined_validation_context: {
@@ -263,6 +302,23 @@ function meshTlsContext(input: BootstrapInput): JsonObject {
   };
 }
 
+/** A network filter that sets one filter state object from a format string, per connection. */
+function setFilterState(key: string, format: string, sharedWithUpstream: boolean): JsonObject {
+  return {
+    name: 'envoy.filters.network.set_filter_state',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.network.set_filter_state.v3.Config',
+      on_new_connection: [
+        {
+          object_key: key,
+          format_string: { text_format_source: { inline_string: format } },
+          ...(sharedWithUpstream ? { shared_with_upstream: 'ONCE' } : {}),
+        },
+      ],
+    },
+  };
+}
+
 function outboundListener(input: BootstrapInput): JsonObject {
   const chains: JsonObject[] = [loopGuard(PROXY_PORTS.outbound)];
   if (input.meshCidrs.length > 0) {
@@ -270,7 +326,12 @@ function outboundListener(input: BootstrapInput): JsonObject {
       name: 'outbound-mtls',
       // The destination the app dialled, as original_dst restored it.
       filter_chain_match: { prefix_ranges: input.meshCidrs.map(cidrRange) },
-      filters: [tcpProxy('outbound_mtls', OUTBOUND_MTLS_CLUSTER, accessLog('outbound'))],
+      filters: [
+        // The port the app dialled rides in the TLS server name: the peer's proxy reads it
+        // and connects there (see mtlsListener).
+        setFilterState(UPSTREAM_SERVER_NAME, '%DOWNSTREAM_LOCAL_PORT%', true),
+        tcpProxy('outbound_mtls', OUTBOUND_MTLS_CLUSTER, accessLog('outbound')),
+      ],
     });
   }
   chains.push({
@@ -280,75 +341,109 @@ function outboundListener(input: BootstrapInput): JsonObject {
   });
   return {
     name: 'outbound',
-    address: address('0.0.0.0', PROXY_PORTS.outbound),
+    ...bindTo(input, PROXY_PORTS.outbound),
     stat_prefix: 'outbound',
     listener_filters: [originalDst()],
     filter_chains: chains,
   };
 }
 
+/**
+ * Redirected inbound connections: passed to the app as they came, with nothing read
+ * first. Mesh peers never arrive here (they connect to the mTLS port), so there is
+ * nothing to tell apart: no protocol detection, no timeout, no byte held back.
+ */
 function inboundListener(input: BootstrapInput): JsonObject {
+  return {
+    name: 'inbound',
+    ...bindTo(input, PROXY_PORTS.inbound),
+    stat_prefix: 'inbound',
+    listener_filters: [originalDst()],
+    filter_chains: [
+      loopGuard(PROXY_PORTS.inbound),
+      {
+        // Permissive mode: clients outside the mesh reach the app as they would without splice.
+        name: 'inbound-passthrough',
+        filter_chain_match: {},
+        filters: [tcpProxy('inbound_passthrough', INBOUND_CLUSTER, accessLog('inbound'))],
+      },
+    ],
+  };
+}
+
+/**
+ * The port mesh peers connect to. Only TLS offering the mesh's ALPN with a client
+ * certificate of this trust domain gets through; the server name the peer sent is the app
+ * port it wants, and the connection goes to that port on the address it arrived at (the
+ * pod's own), never anywhere else. One chain per address family, as an IPv6 address needs
+ * brackets before its port. A server name that is not a port leaves the filter state
+ * unset, and Envoy then connects to 15008 itself in plaintext, which no chain accepts.
+ */
+function mtlsListener(input: BootstrapInput): JsonObject {
   const downstreamTls: JsonObject = {
     '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
     require_client_certificate: true,
     common_tls_context: meshTlsContext(input),
   };
+  const families: Array<[string, string, string]> = [['inbound-mtls', '0.0.0.0/0', '%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%:%REQUESTED_SERVER_NAME%']];
+  if (input.ipv6) families.push(['inbound-mtls-ipv6', '::/0', '[%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%]:%REQUESTED_SERVER_NAME%']);
   return {
-    name: 'inbound',
-    address: address('0.0.0.0', PROXY_PORTS.inbound),
-    stat_prefix: 'inbound',
+    name: 'inbound-mtls',
+    ...bindTo(input, PROXY_PORTS.mtls),
+    stat_prefix: 'inbound_mtls',
     listener_filters: [
-      originalDst(),
       {
         name: 'envoy.filters.listener.tls_inspector',
         typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector' },
       },
     ],
-    // Server-first protocols (MySQL, SMTP, ...) send nothing until the server greets, so
-    // the TLS inspector would wait for ever: after 1 s the connection goes on as plaintext
-    // (the inspector found no transport protocol, which the plaintext chain accepts).
-    listener_filters_timeout: '1s',
-    continue_on_listener_filters_timeout: true,
-    filter_chains: [
-      loopGuard(PROXY_PORTS.inbound),
-      {
-        // TLS offering the mesh's ALPN is a mesh peer's.
-        name: 'inbound-mtls',
-        filter_chain_match: { transport_protocol: 'tls', application_protocols: [MESH_ALPN] },
-        transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: downstreamTls },
-        filters: [tcpProxy('inbound_mtls', INBOUND_CLUSTER, accessLog('inbound'))],
-      },
-      {
-        // Other TLS is the app's own (a client outside the mesh speaking HTTPS to it): passed
-        // on unterminated. It needs a chain of its own: Envoy picks the most specific
-        // transport_protocol first and never falls back from "tls" to a chain without one.
-        name: 'inbound-tls-passthrough',
-        filter_chain_match: { transport_protocol: 'tls' },
-        filters: [tcpProxy('inbound_tls_passthrough', INBOUND_CLUSTER, accessLog('inbound'))],
-      },
-      {
-        // Permissive mode: clients outside the mesh still reach the app in plaintext.
-        name: 'inbound-plaintext',
-        filter_chain_match: {},
-        filters: [tcpProxy('inbound_plaintext', INBOUND_CLUSTER, accessLog('inbound'))],
-      },
-    ],
+    // A mesh peer's ClientHello is its first bytes; whoever sends nothing is not one.
+    listener_filters_timeout: '10s',
+    // Connections no chain takes (not TLS, another ALPN) are logged too, with who sent them;
+    // the others are logged by their chain's tcp_proxy.
+    access_log: accessLog('inbound').map((log) => ({ ...log, filter: { response_flag_filter: { flags: ['NFCF'] } } })),
+    filter_chains: families.map(([name, family, destination]) => ({
+      name,
+      filter_chain_match: { prefix_ranges: [cidrRange(family)], transport_protocol: 'tls', application_protocols: [MESH_ALPN] },
+      transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: downstreamTls },
+      filters: [
+        setFilterState(ORIGINAL_DST_ADDRESS, destination, false),
+        tcpProxy('inbound_mtls', INBOUND_CLUSTER, accessLog('inbound', MTLS_DESTINATION), {
+          // The app is dialled only once the peer has proved a mesh identity: a client that
+          // fails the handshake never opens a connection to it.
+          upstream_connect_mode: 'ON_DOWNSTREAM_TLS_HANDSHAKE',
+          max_early_data_bytes: 0,
+        }),
+      ],
+    })),
   };
 }
 
-function originalDstCluster(name: string): JsonObject {
+/**
+ * Envoy's default circuit breakers allow 1,024 connections and 1,024 pending connections
+ * per cluster, and close the rest at once (`UO`): far fewer than an app holds without a
+ * proxy. Every cluster of the proxy gets the configured limit instead.
+ */
+function connectionLimits(input: BootstrapInput): JsonObject {
+  const n = input.maxConnections;
+  return { thresholds: [{ priority: 'DEFAULT', max_connections: n, max_pending_requests: n, max_requests: n }] };
+}
+
+function originalDstCluster(input: BootstrapInput, name: string): JsonObject {
   return {
     name,
     type: 'ORIGINAL_DST',
     lb_policy: 'CLUSTER_PROVIDED',
     connect_timeout: '10s',
+    circuit_breakers: connectionLimits(input),
   };
 }
 
-/** Like the passthrough cluster, but the connection to the original destination is mTLS. */
+/** To a meshed destination: mTLS to its proxy's mTLS port, whatever port the app dialled. */
 function outboundMtlsCluster(input: BootstrapInput): JsonObject {
   return {
-    ...originalDstCluster(OUTBOUND_MTLS_CLUSTER),
+    ...originalDstCluster(input, OUTBOUND_MTLS_CLUSTER),
+    original_dst_lb_config: { upstream_port_override: PROXY_PORTS.mtls },
     transport_socket: {
       name: 'envoy.transport_sockets.tls',
       typed_config: {
@@ -391,13 +486,14 @@ export function renderBootstrap(input: BootstrapInput): JsonObject {
       listeners: [
         outboundListener(input),
         inboundListener(input),
-        adminPathListener('readiness', PROXY_PORTS.readiness, '/ready'),
-        adminPathListener('prometheus', PROXY_PORTS.prometheus, '/stats/prometheus'),
+        mtlsListener(input),
+        adminPathListener(input, 'readiness', PROXY_PORTS.readiness, '/ready'),
+        adminPathListener(input, 'prometheus', PROXY_PORTS.prometheus, '/stats/prometheus'),
       ],
       clusters: [
-        originalDstCluster(OUTBOUND_CLUSTER),
+        originalDstCluster(input, OUTBOUND_CLUSTER),
         ...(input.meshCidrs.length > 0 ? [outboundMtlsCluster(input)] : []),
-        originalDstCluster(INBOUND_CLUSTER),
+        originalDstCluster(input, INBOUND_CLUSTER),
         {
           name: ADMIN_CLUSTER,
           type: 'STATIC',

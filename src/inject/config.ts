@@ -5,12 +5,13 @@
 import { deepFreeze } from './frozen.js';
 import { checkResourceValue, exceeds } from './quantity.js';
 import { isRecord } from './shape.js';
-import { parseCidrs, parsePorts, ValueError } from '../iptables/options.js';
+import { isIPv6Cidr, parseCidrs, parsePorts, ValueError } from '../iptables/options.js';
 
 export type Policy = 'enabled' | 'disabled';
 export type PodSecurityConflict = 'skip' | 'deny';
 export type NativeSidecarMode = 'auto' | 'true' | 'false';
 export type OnError = 'deny' | 'allow';
+export type Ipv6Mode = 'auto' | 'enabled' | 'disabled';
 
 export interface ContainerResources {
   requests: { cpu?: string; memory?: string };
@@ -45,6 +46,14 @@ export interface Config {
      * connections to them originate mTLS. Empty: every connection leaves as the app sent it.
      */
     meshCidrs: string;
+    /**
+     * Whether pods' IPv6 TCP goes through the proxy (splice-init redirects it and Envoy
+     * listens on `::`). `auto`: when proxy.meshCidrs has an IPv6 CIDR (a dual-stack or
+     * IPv6 cluster). Off, IPv6 is not redirected at all and leaves as the app sent it.
+     */
+    ipv6: Ipv6Mode;
+    /** Connections each proxy cluster (outbound, outbound mTLS, inbound) holds at once. */
+    maxConnections: number;
   };
   init: {
     image: string;
@@ -92,6 +101,8 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
     holdCommand: DEFAULT_HOLD_COMMAND,
     drainSeconds: 5,
     meshCidrs: '',
+    ipv6: 'auto',
+    maxConnections: 100_000,
   },
   init: {
     image: 'ghcr.io/splice-dev/splice:0.1.0',
@@ -110,6 +121,10 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
 });
 
 const MIN_LIFETIME_S = 60;
+// Below this a pod could not hold even the connections its own probes and scrapes make;
+// above it Envoy's circuit breaker fields (uint32) have no room.
+const MIN_CONNECTIONS = 16;
+const MAX_CONNECTIONS = 4_294_967_295;
 const MAX_LIFETIME_S = 90 * 24 * 3600;
 
 export class ConfigError extends Error {
@@ -197,6 +212,16 @@ export function meshCidrList(value: string): string[] {
   return cidrs;
 }
 
+/**
+ * Whether injected pods carry IPv6 through the proxy: proxy.ipv6, with `auto` meaning
+ * "when proxy.meshCidrs names an IPv6 CIDR". The redirect rules and the proxy's listeners
+ * both follow it, so IPv6 is either captured and served, or neither.
+ */
+export function ipv6Redirected(config: Config): boolean {
+  if (config.proxy.ipv6 !== 'auto') return config.proxy.ipv6 === 'enabled';
+  return meshCidrList(config.proxy.meshCidrs).some(isIPv6Cidr);
+}
+
 /** A check that the value is a string `parse` accepts; the reason of its ValueError is the problem. */
 const parsedBy =
   (parse: (v: string) => unknown, notAString = 'must be a string') =>
@@ -224,7 +249,7 @@ export function parseConfig(doc: unknown): Config {
   unknownKeys(r, doc, '', ['defaultPolicy', 'injectorNamespace', 'trustDomain', 'podSecurityConflict', 'onError', 'proxy', 'init', 'redirect', 'identity']);
 
   const p = section(r, doc, '', 'proxy');
-  unknownKeys(r, p, 'proxy.', ['image', 'imagePullPolicy', 'uid', 'logLevel', 'resources', 'nativeSidecar', 'holdApplication', 'holdCommand', 'drainSeconds', 'meshCidrs']);
+  unknownKeys(r, p, 'proxy.', ['image', 'imagePullPolicy', 'uid', 'logLevel', 'resources', 'nativeSidecar', 'holdApplication', 'holdCommand', 'drainSeconds', 'meshCidrs', 'ipv6', 'maxConnections']);
   const i = section(r, doc, '', 'init');
   unknownKeys(r, i, 'init.', ['image', 'imagePullPolicy', 'resources']);
   const id = section(r, doc, '', 'identity');
@@ -264,6 +289,12 @@ export function parseConfig(doc: unknown): Config {
       holdCommand: pick(r, p, 'proxy.', 'holdCommand', d.proxy.holdCommand, stringList),
       drainSeconds: pick(r, p, 'proxy.', 'drainSeconds', d.proxy.drainSeconds, seconds),
       meshCidrs: pick(r, p, 'proxy.', 'meshCidrs', d.proxy.meshCidrs, parsedBy(meshCidrList, 'must be a string of comma-separated CIDRs, such as "10.244.0.0/16,fd00:10:244::/56"')),
+      ipv6: pick(r, p, 'proxy.', 'ipv6', d.proxy.ipv6, oneOf(['auto', 'enabled', 'disabled'])),
+      maxConnections: pick(r, p, 'proxy.', 'maxConnections', d.proxy.maxConnections, (v) =>
+        Number.isInteger(v) && (v as number) >= MIN_CONNECTIONS && (v as number) <= MAX_CONNECTIONS
+          ? undefined
+          : `must be a whole number from ${MIN_CONNECTIONS} to ${MAX_CONNECTIONS}`,
+      ),
     },
     init: {
       image: pick(r, i, 'init.', 'image', d.init.image, nonEmptyString),

@@ -2,7 +2,8 @@
 // breaks in ways nobody sees at admission (reports against Istio, Linkerd and Kuma
 // injectors show each of them):
 //   - a container declaring one of the proxy's ports: the app cannot bind it, or its
-//     traffic lands on Envoy (15001, 15006 take every redirected connection);
+//     traffic lands on Envoy (15001, 15006 take every redirected connection, 15008 every
+//     mesh peer's);
 //   - a container running as the proxy's uid: the redirect lets that uid's traffic
 //     through untouched (or the proxy's own would loop), so the app leaves the mesh
 //     silently: no mTLS, no access log, while the pod looks meshed;
@@ -22,6 +23,7 @@ const PORT_USES: Record<number, string> = {
   [PROXY_PORTS.admin]: "the proxy's admin port",
   [PROXY_PORTS.outbound]: "the proxy's outbound capture port (every redirected outbound connection arrives there)",
   [PROXY_PORTS.inbound]: "the proxy's inbound capture port (every redirected inbound connection arrives there)",
+  [PROXY_PORTS.mtls]: "the proxy's mTLS port (every connection from a mesh peer arrives there)",
   [PROXY_PORTS.readiness]: "the proxy's readiness port (/ready)",
   [PROXY_PORTS.prometheus]: "the proxy's Prometheus metrics port",
 };

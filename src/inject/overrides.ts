@@ -4,7 +4,7 @@
 // the pod with the key, the value and where it came from, so the user can fix it.
 
 import type { Config, ContainerResources } from './config.js';
-import { PROXY_LOG_LEVELS } from './config.js';
+import { ipv6Redirected, PROXY_LOG_LEVELS } from './config.js';
 import { deepFreeze } from './frozen.js';
 import { KEYS, PREFIX } from './keys.js';
 import { boundedMemo, getOrCreate } from './memo.js';
@@ -161,6 +161,8 @@ function build(values: Map<string, string>, resourceKeys: readonly string[], pod
       excludeOutboundPorts: parsePorts(KEYS.excludeOutboundPorts, get(KEYS.excludeOutboundPorts) ?? r.excludeOutboundPorts, false),
       includeOutboundCidrs: parseCidrs(KEYS.includeOutboundCidrs, get(KEYS.includeOutboundCidrs) ?? r.includeOutboundCidrs),
       excludeOutboundCidrs: parseExcludeCidrs(KEYS.excludeOutboundCidrs, get(KEYS.excludeOutboundCidrs) ?? r.excludeOutboundCidrs),
+      // The same switch as the proxy's IPv6 listeners (proxy-texts.ts): never one without the other.
+      ipv6: ipv6Redirected(config),
     },
     ...(native !== undefined ? { nativeSidecar: native === 'true' } : {}),
     holdApplication: hold !== undefined ? hold === 'true' : config.proxy.holdApplication,

@@ -4,7 +4,7 @@
 // every pod of a workload shares them (see memo.ts).
 import type { BootstrapInput } from './bootstrap.js';
 import { renderBootstrap, renderSdsFiles, SDS_FILES } from './bootstrap.js';
-import { meshCidrList, type Config } from './config.js';
+import { ipv6Redirected, meshCidrList, type Config } from './config.js';
 import { IDENTITY_MOUNT_PATH } from './keys.js';
 import { boundedMemo } from './memo.js';
 
@@ -22,6 +22,8 @@ export function bootstrapInput(namespace: string, serviceAccount: string, config
     identityDir: IDENTITY_MOUNT_PATH,
     drainSeconds: config.proxy.drainSeconds,
     meshCidrs: meshCidrList(config.proxy.meshCidrs),
+    maxConnections: config.proxy.maxConnections,
+    ipv6: ipv6Redirected(config),
   };
 }
 

@@ -97,11 +97,18 @@ export interface ApplyLog {
 
 export const RESTORE = Object.freeze({ ipv4: 'iptables-restore', ipv6: 'ip6tables-restore' });
 
-/** Installs both rule sets; IPv6 is skipped, with the reason on stderr, only where the namespace has none. */
+/**
+ * Installs both rule sets; IPv6 is skipped, with the reason on stderr, where the namespace
+ * has none or where `rules.ipv6` is undefined (IPv6 is not to be redirected).
+ */
 export async function applyRules(rules: RenderedRules, log: ApplyLog, procSys = '/proc/sys'): Promise<void> {
   await restore(RESTORE.ipv4, rules.ipv4);
   // The rules go to the log too: `kubectl logs -c splice-init` is where they are looked for.
   log.stdout(`IPv4: nat table installed with ${RESTORE.ipv4}\n${rules.ipv4}`);
+  if (rules.ipv6 === undefined) {
+    log.stderr(`IPv6: not redirected (--ipv6 false: the proxy does not listen on IPv6), ${RESTORE.ipv6} not run\n`);
+    return;
+  }
   const why = await ipv6Unavailable(procSys);
   if (why !== undefined) {
     log.stderr(`IPv6: skipped, ${RESTORE.ipv6} not run: ${why}\n`);

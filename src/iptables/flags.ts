@@ -29,6 +29,10 @@ const SETTERS: Record<string, Setter> = {
   '--exclude-outbound-ports': (o, f, v) => void (o.excludeOutboundPorts = parsePorts(f, v, false)),
   '--include-outbound-cidrs': (o, f, v) => void (o.includeOutboundCidrs = parseCidrs(f, v)),
   '--exclude-outbound-cidrs': (o, f, v) => void (o.excludeOutboundCidrs = parseExcludeCidrs(f, v)),
+  '--ipv6': (o, f, v) => {
+    if (v !== 'true' && v !== 'false') throw new ValueError(f, v, 'must be true or false');
+    o.ipv6 = v === 'true';
+  },
 };
 
 export const REDIRECT_FLAGS: readonly string[] = Object.keys(SETTERS);

@@ -9,6 +9,8 @@ export const PROXY_PORTS = Object.freeze({
   admin: 15000,
   outbound: 15001,
   inbound: 15006,
+  /** Where mesh peers connect, with mTLS, whatever app port they were dialling (bootstrap.ts). */
+  mtls: 15008,
   readiness: 15021,
   prometheus: 15090,
 });
@@ -28,6 +30,11 @@ export interface RedirectOptions {
   excludeOutboundPorts: number[];
   includeOutboundCidrs: CidrSelection;
   excludeOutboundCidrs: string[];
+  /**
+   * Whether IPv6 TCP is redirected at all. Only where the proxy listens on IPv6 too:
+   * redirecting it to a port nobody serves refuses every IPv6 connection.
+   */
+  ipv6: boolean;
 }
 
 /** A problem with one value; `what` names where it came from (a flag, an annotation key). */
@@ -156,6 +163,7 @@ export function toArgs(o: RedirectOptions): string[] {
     '--exclude-outbound-ports', list(o.excludeOutboundPorts),
     '--include-outbound-cidrs', list(o.includeOutboundCidrs),
     '--exclude-outbound-cidrs', list(o.excludeOutboundCidrs),
+    '--ipv6', String(o.ipv6),
   ];
 }
 
@@ -169,5 +177,6 @@ export function defaultRedirectOptions(): RedirectOptions {
     excludeOutboundPorts: [],
     includeOutboundCidrs: '*',
     excludeOutboundCidrs: [],
+    ipv6: true,
   };
 }

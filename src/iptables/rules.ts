@@ -11,8 +11,8 @@ import { PROXY_PORTS, isIPv6Cidr, type RedirectOptions } from './options.js';
 export interface RenderedRules {
   /** Input for iptables-restore. */
   ipv4: string;
-  /** Input for ip6tables-restore. */
-  ipv6: string;
+  /** Input for ip6tables-restore; undefined when IPv6 is not redirected (options.ipv6 false). */
+  ipv6: string | undefined;
 }
 
 export const CHAINS = Object.freeze({
@@ -93,5 +93,5 @@ function renderFamily(opts: RedirectOptions, family: Family): string {
 }
 
 export function renderRules(opts: RedirectOptions): RenderedRules {
-  return { ipv4: renderFamily(opts, 'ipv4'), ipv6: renderFamily(opts, 'ipv6') };
+  return { ipv4: renderFamily(opts, 'ipv4'), ipv6: opts.ipv6 ? renderFamily(opts, 'ipv6') : undefined };
 }

@@ -4,7 +4,8 @@
 // Inside the namespace: the "app" is an echo server on 198.18.0.1 (a veth address, so
 // there is a non-loopback address to probe); clients run as uid 65534 and only their
 // traffic is redirected (to 8443 -> inbound 15006, to 7070 -> outbound 15001), the mirror
-// of the pod's rule that redirects everyone but the proxy.
+// of the pod's rule that redirects everyone but the proxy. Mesh clients dial the mTLS port
+// 15008 themselves, naming the app port in the TLS server name, as a peer's proxy does.
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,7 +77,7 @@ describe(`Envoy ${ENVOY_VERSION} running the rendered bootstrap`, () => {
     return lab;
   };
   const tls = (extra: Partial<Extract<ProbeRequest, { kind: 'tls' }>> = {}): ProbeRequest =>
-    ({ kind: 'tls', host: APP_IP, port: INBOUND_APP_PORT, send: 'ping', ca: the().ca.cert, alpn: [MESH_ALPN], ...extra });
+    ({ kind: 'tls', host: APP_IP, port: PROXY_PORTS.mtls, servername: String(INBOUND_APP_PORT), send: 'ping', ca: the().ca.cert, alpn: [MESH_ALPN], ...extra });
   const live = async (): Promise<void> => {
     const r = await probe(the().ns, { kind: 'http', host: '127.0.0.1', port: PROXY_PORTS.readiness, path: '/ready' });
     assert.equal(r.status, 200, `Envoy is no longer ready: ${JSON.stringify(r)}`);
@@ -97,7 +98,7 @@ describe(`Envoy ${ENVOY_VERSION} running the rendered bootstrap`, () => {
       cleanup.push(() => rm(dir, { recursive: true, force: true }));
       const input: BootstrapInput = {
         namespace: 'demo', serviceAccount: 'web', trustDomain: TRUST_DOMAIN,
-        identityDir: join(dir, 'identity'), drainSeconds: 5, meshCidrs: [],
+        identityDir: join(dir, 'identity'), drainSeconds: 5, meshCidrs: [], maxConnections: 100_000, ipv6: false,
       };
       await mkdir(input.identityDir);
       const ca = await makeCa('splice test CA');
@@ -184,7 +185,7 @@ describe(`Envoy ${ENVOY_VERSION} running the rendered bootstrap`, () => {
     assert.equal(remote.error, 'ECONNREFUSED');
   });
 
-  test('a mesh client completes mTLS on 15006, sees the spiffe identity, and reaches the app', async () => {
+  test('a mesh client completes mTLS on 15008 naming the app port, sees the spiffe identity, and reaches the app', async () => {
     const client = await makeLeaf(the().ca, spiffe('client'));
     const r = await probe(the().ns, tls({ cert: client.cert, key: client.key }), CLIENT_UID);
     assert.equal(r.error, undefined);
@@ -196,36 +197,53 @@ describe(`Envoy ${ENVOY_VERSION} running the rendered bootstrap`, () => {
     assert.equal(entry.original_destination, `${APP_IP}:${INBOUND_APP_PORT}`);
   });
 
-  test('15006 refuses TLS without a client certificate, from another CA, or from another trust domain', async () => {
+  test('15008 refuses TLS without a client certificate, from another CA or trust domain, without the mesh ALPN, and server names that are not the app\'s port', async () => {
     const foreignCa = await makeCa('foreign CA');
     const foreign = await makeLeaf(foreignCa, spiffe('client'));
     const otherDomain = await makeLeaf(the().ca, spiffe('client', 'other.example'));
-    for (const [what, extra] of [
+    const good = await makeLeaf(the().ca, spiffe('client'));
+    const cases: Array<[string, Partial<Extract<ProbeRequest, { kind: 'tls' }>>]> = [
       ['no certificate', {}],
       ['another CA', { cert: foreign.cert, key: foreign.key }],
       ['another trust domain', { cert: otherDomain.cert, key: otherDomain.key }],
-    ] as const) {
+      ['another ALPN', { cert: good.cert, key: good.key, alpn: ['h2'] }],
+    ];
+    // These complete the handshake (the peer is a mesh client), then find nothing to reach.
+    const nowhere: Array<[string, Partial<Extract<ProbeRequest, { kind: 'tls' }>>]> = [
+      // Not a port: no destination is set, and Envoy's fallback (its own 15008, in
+      // plaintext) is refused by every chain.
+      ['a server name that is not a port', { cert: good.cert, key: good.key, servername: 'web.demo.svc' }],
+      // The admin listens on loopback only: the pod's own address has nothing there.
+      ['the admin port as server name', { cert: good.cert, key: good.key, servername: String(PROXY_PORTS.admin) }],
+    ];
+    for (const [what, extra] of [...cases, ...nowhere]) {
       const r = await probe(the().ns, tls(extra), CLIENT_UID);
       assert.equal(r.data, '', `${what}: no byte reaches the app (${JSON.stringify(r)})`);
-      // A TLS alert or reset from Envoy, not a client that merely gave up waiting.
-      assert.ok(r.error !== undefined && r.error !== 'timeout', `${what}: ${JSON.stringify(r)}`);
+      // A TLS alert, a reset or a close from Envoy, not a client that merely gave up waiting.
+      assert.notEqual(r.error, 'timeout', `${what}: ${JSON.stringify(r)}`);
+      if (cases.some(([w]) => w === what)) assert.ok(r.error !== undefined, `${what}: refused in the handshake: ${JSON.stringify(r)}`);
     }
     await live();
   });
 
-  test('TLS without the mesh ALPN is the app\'s own: it reaches the app unterminated', async () => {
+  test('TLS to an app port is the app\'s own, whatever its ALPN: it reaches the app unterminated', async () => {
     const client = await makeLeaf(the().ca, spiffe('client'));
     // The echo app answers the ClientHello with itself, which no TLS client accepts; what
     // matters is that Envoy did not answer it: no certificate, and the bytes reached the app.
-    const r = await probe(the().ns, tls({ cert: client.cert, key: client.key, alpn: ['h2', 'http/1.1'] }), CLIENT_UID);
-    assert.equal(r.peerSan, undefined, `Envoy must not terminate it: ${JSON.stringify(r)}`);
-    const entry = await accessLog((e) => e.filter_chain === 'inbound-tls-passthrough' && Number(e.bytes_received) > 100 && e.original_destination === `${APP_IP}:${INBOUND_APP_PORT}`);
-    assert.equal(entry.peer_identity, null, 'no peer identity: Envoy never saw a client certificate');
+    // Only 15008 terminates mTLS, so even the mesh ALPN passes through on an app port.
+    for (const alpn of [['h2', 'http/1.1'], [MESH_ALPN]]) {
+      const before = accessLogEntries(the().envoy.stdout()).length;
+      const r = await probe(the().ns, tls({ port: INBOUND_APP_PORT, cert: client.cert, key: client.key, alpn }), CLIENT_UID);
+      assert.equal(r.peerSan, undefined, `Envoy must not terminate it: ${JSON.stringify(r)}`);
+      const entry = await eventually('the passthrough connection in the access log', async () =>
+        accessLogEntries(the().envoy.stdout()).slice(before).find((e) => e.filter_chain === 'inbound-passthrough' && Number(e.bytes_received) > 100 && e.original_destination === `${APP_IP}:${INBOUND_APP_PORT}`));
+      assert.equal(entry.peer_identity, null, 'no peer identity: Envoy never saw a client certificate');
+    }
     await live();
   });
 
   test('plaintext still reaches the app inbound (permissive) and outbound (passthrough), and is logged', async () => {
-    for (const [port, chain] of [[INBOUND_APP_PORT, 'inbound-plaintext'], [OUTBOUND_APP_PORT, 'outbound-passthrough']] as const) {
+    for (const [port, chain] of [[INBOUND_APP_PORT, 'inbound-passthrough'], [OUTBOUND_APP_PORT, 'outbound-passthrough']] as const) {
       const send = `hello through ${chain}`;
       const r = await probe(the().ns, { kind: 'tcp', host: APP_IP, port, send }, CLIENT_UID);
       assert.equal(r.data, send, chain);
@@ -234,8 +252,8 @@ describe(`Envoy ${ENVOY_VERSION} running the rendered bootstrap`, () => {
     }
   });
 
-  test('a connection dialled straight at 15006 or 15001 is closed, not looped back into Envoy', async () => {
-    for (const port of [PROXY_PORTS.inbound, PROXY_PORTS.outbound]) {
+  test('a plaintext connection dialled straight at 15006, 15001 or 15008 is closed, not looped back into Envoy', async () => {
+    for (const port of [PROXY_PORTS.inbound, PROXY_PORTS.outbound, PROXY_PORTS.mtls]) {
       const r = await probe(the().ns, { kind: 'tcp', host: APP_IP, port, send: 'loop?' });
       assert.equal(r.data, '', `port ${port}`);
       assert.notEqual(r.error, 'timeout', `port ${port} closes at once`);

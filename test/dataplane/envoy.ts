@@ -156,7 +156,7 @@ export async function eventually<T>(
 export type ProbeRequest =
   | { kind: 'http'; host: string; port: number; path: string }
   | { kind: 'tcp'; host: string; port: number; send: string }
-  | { kind: 'tls'; host: string; port: number; send: string; ca: string; cert?: string; key?: string; alpn?: string[] };
+  | { kind: 'tls'; host: string; port: number; send: string; ca: string; cert?: string; key?: string; alpn?: string[]; servername?: string };
 
 export interface ProbeResult {
   status?: number;
@@ -191,7 +191,7 @@ if (req.kind === 'http') {
   const s = req.kind === 'tls'
     // The server's identity is a SPIFFE URI, not a host name: the chain is verified
     // against the CA here, and the caller checks the URI.
-    ? tls.connect({ host: req.host, port: req.port, ca: req.ca, cert: req.cert, key: req.key, ALPNProtocols: req.alpn, checkServerIdentity: () => undefined })
+    ? tls.connect({ host: req.host, port: req.port, servername: req.servername, ca: req.ca, cert: req.cert, key: req.key, ALPNProtocols: req.alpn, checkServerIdentity: () => undefined })
     : net.connect({ host: req.host, port: req.port });
   s.setEncoding('utf8');
   s.on(req.kind === 'tls' ? 'secureConnect' : 'connect', () => {

@@ -128,7 +128,7 @@ describe('splice iptables --apply in a network namespace', () => {
       assertIPv6Applied(first);
       assert.match(first.stdout, /^IPv6: nat table installed with ip6tables-restore$/m);
       const v6 = save(pod, 'ip6tables-save');
-      assert.deepEqual(tables(v6), tables(rendered.ipv6));
+      assert.deepEqual(tables(v6), tables(rendered.ipv6 ?? ''));
       assert.match(v6, /^-A SPLICE_OUTPUT -d 2001:db8::\/32 -j RETURN$/m);
       assert.doesNotMatch(v4, /2001:db8/);
 

@@ -83,21 +83,22 @@ describe(`two meshed pods: splice iptables and Envoy ${ENVOY_VERSION}, mTLS betw
     const out = await logged(a, 'the outbound connection', (e) => e.original_destination === `${IP.b}:${APP_PORT}` && e.direction === 'outbound');
     assert.equal(out.filter_chain, 'outbound-mtls');
     assert.equal(out.upstream_cluster, 'outbound-mtls');
-    assert.equal(out.upstream_host, `${IP.b}:${APP_PORT}`);
+    // A's proxy dialled B's proxy on its mTLS port, naming the app port in the server name.
+    assert.equal(out.upstream_host, `${IP.b}:${PROXY_PORTS.mtls}`);
     assert.equal(out.peer_identity, spiffeOf('b'), 'A\'s proxy verified it talked to B');
     const inbound = await logged(b, 'the inbound connection', (e) => e.direction === 'inbound' && e.filter_chain === 'inbound-mtls');
     assert.equal(inbound.original_destination, `${IP.b}:${APP_PORT}`);
 
     assert.ok((await stat(a, 'cluster.outbound-mtls.upstream_cx_total')) >= 1, 'A: a connection of the mTLS cluster');
     assert.ok((await stat(a, 'cluster.outbound-mtls.ssl.handshake')) >= 1, 'A: a TLS handshake as client');
-    assert.ok((await stat(b, 'listener.inbound.ssl.handshake')) >= 1, 'B: a TLS handshake on the inbound listener');
+    assert.ok((await stat(b, 'listener.inbound_mtls.ssl.handshake')) >= 1, 'B: a TLS handshake on the mTLS listener');
     assert.ok((await stat(b, 'tcp.inbound_mtls.downstream_cx_total')) >= 1, 'B: a connection on the mTLS chain');
   });
 
   test('the bytes between the pods are TLS with the mesh ALPN: no plaintext request or answer crosses the wire', async () => {
     const { a, b, dir } = m();
     const file = join(dir, 'a-to-b.pcap');
-    const cap = await startCapture(b.ns, file, ['tcp', 'port', String(APP_PORT)]);
+    const cap = await startCapture(b.ns, file, ['tcp', 'and', 'host', IP.a]);
     const r = await get(a.ns, IP.b, APP_PORT, '/secret-path-a-to-b');
     const counts = await cap.stop();
     assert.equal(r.status, 200, JSON.stringify(r));
@@ -105,6 +106,7 @@ describe(`two meshed pods: splice iptables and Envoy ${ENVOY_VERSION}, mTLS betw
     const wire = await readFile(file);
     assert.ok(hasClientHello(wire), `a TLS ClientHello is on the wire (${wire.length} bytes captured; ${counts.trim()})`);
     assert.ok(wire.includes(MESH_ALPN), 'the ClientHello offers the mesh ALPN');
+    assert.ok(wire.includes(Buffer.from(String(APP_PORT))), 'and names the app port as its server name');
     assert.equal(wire.includes('/secret-path-a-to-b'), false, 'the request line is not on the wire in plaintext');
     assert.equal(wire.includes('pod-b '), false, 'the answer is not on the wire in plaintext');
   });
@@ -114,7 +116,7 @@ describe(`two meshed pods: splice iptables and Envoy ${ENVOY_VERSION}, mTLS betw
     await get(a.ns, IP.b, APP_PORT, '/who-am-i');
     const e = await logged(b, 'A\'s identity', (x) => x.direction === 'inbound' && x.peer_identity === spiffeOf('a'));
     assert.equal(e.filter_chain, 'inbound-mtls');
-    assert.match(String(e.tls_version), /^TLSv1\.[23]$/);
+    assert.equal(e.tls_version, 'TLSv1.3', 'both ends are splice\'s proxies: TLS 1.3');
   });
 
   test('a client with no mesh certificate reaches B in permissive mode, in plaintext, and the capture sees it', async () => {
@@ -126,7 +128,7 @@ describe(`two meshed pods: splice iptables and Envoy ${ENVOY_VERSION}, mTLS betw
     assert.equal(r.status, 200, JSON.stringify(r));
     assert.equal(r.body, `pod-b ${IP.b}:${APP_PORT} GET /plain-from-c from ${IP.b}`);
     const e = await logged(b, 'C\'s plaintext connection', (x) => x.direction === 'inbound' && String(x.downstream_remote_address).startsWith(`${IP.c}:`));
-    assert.equal(e.filter_chain, 'inbound-plaintext');
+    assert.equal(e.filter_chain, 'inbound-passthrough');
     assert.equal(e.peer_identity, null);
     // The same capture that found no plaintext between A and B does see it here.
     assert.ok((await readFile(file)).includes('GET /plain-from-c'), `plaintext is visible to the capture (${counts.trim()})`);
@@ -176,7 +178,7 @@ describe(`two meshed pods: splice iptables and Envoy ${ENVOY_VERSION}, mTLS betw
     assert.equal(count(a, `${IP.b}:${EXCLUDED_PORT}`), before.aExcluded, 'A\'s proxy never saw the excluded port');
     assert.equal(count(b, `${IP.b}:${EXCLUDED_PORT}`), before.bExcluded, 'B\'s proxy never saw the excluded port');
     assert.equal(count(a, `${IP.cExcluded}:${APP_PORT}`), before.cidr, 'A\'s proxy never saw the excluded CIDR');
-    const fromProxy = await logged(b, 'the proxy uid\'s connection', (e) => e.direction === 'inbound' && e.downstream_remote_address !== undefined && String(e.downstream_remote_address).startsWith(`${IP.a}:`) && e.filter_chain === 'inbound-plaintext');
+    const fromProxy = await logged(b, 'the proxy uid\'s connection', (e) => e.direction === 'inbound' && e.downstream_remote_address !== undefined && String(e.downstream_remote_address).startsWith(`${IP.a}:`) && e.filter_chain === 'inbound-passthrough');
     assert.equal(fromProxy.original_destination, `${IP.b}:${APP_PORT}`);
     for (const p of [a, b]) {
       for (const guard of ['tcp.loop_guard_15001.downstream_cx_total', 'tcp.loop_guard_15006.downstream_cx_total']) {
@@ -190,7 +192,7 @@ describe(`two meshed pods: splice iptables and Envoy ${ENVOY_VERSION}, mTLS betw
     const pid = b.envoy.child.pid;
     const meshClient = await issueIdentity(ca, { trustDomain: TRUST_DOMAIN, namespace: 'demo', serviceAccount: 'probe' }, 3600_000);
     const served = async (): Promise<string | undefined> => {
-      const r = await probe(c, { kind: 'tls', host: IP.b, port: APP_PORT, send: 'GET / HTTP/1.0\r\n\r\n', ca: ca.trustBundle, cert: meshClient.cert, key: meshClient.key, alpn: [MESH_ALPN] });
+      const r = await probe(c, { kind: 'tls', host: IP.b, port: PROXY_PORTS.mtls, servername: String(APP_PORT), send: 'GET / HTTP/1.0\r\n\r\n', ca: ca.trustBundle, cert: meshClient.cert, key: meshClient.key, alpn: [MESH_ALPN] });
       return r.peerFingerprint;
     };
     const first = await served();

@@ -59,9 +59,9 @@ const env = fc.array(
   { maxLength: 30 },
 );
 
-// The proxy's ports (15000 admin, 15001 outbound, 15006 inbound, 15021 readiness,
+// The proxy's ports (15000 admin, 15001 outbound, 15006 inbound, 15008 mTLS, 15021 readiness,
 // 15090 metrics) come up often enough to be tested, over TCP and not.
-const PROXY_PORTS = [15000, 15001, 15006, 15021, 15090];
+const PROXY_PORTS = [15000, 15001, 15006, 15008, 15021, 15090];
 const port = fc.record(
   {
     containerPort: fc.oneof({ weight: 40, arbitrary: fc.integer({ min: 1, max: 65535 }) }, { weight: 1, arbitrary: fc.constantFrom(...PROXY_PORTS) }),

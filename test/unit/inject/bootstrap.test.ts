@@ -11,6 +11,8 @@ const input: BootstrapInput = {
   identityDir: '/var/run/splice/identity',
   drainSeconds: 5,
   meshCidrs: ['10.244.0.0/16', 'fd00:10:244::/56'],
+  maxConnections: 100_000,
+  ipv6: true,
 };
 
 function obj(v: JsonValue | undefined, what: string): JsonObject {
@@ -53,11 +55,23 @@ function cluster(name: JsonValue): JsonObject {
 function chains(l: JsonObject): JsonObject[] {
   return objs(at(l, 'filter_chains'), 'filter_chains');
 }
+/** The chain's tcp_proxy, its last filter; only set_filter_state may come before it. */
 function tcpProxyOf(chain: JsonObject): JsonObject {
   const filters = objs(at(chain, 'filters'), 'filters');
-  assert.equal(filters.length, 1);
-  assert.equal(at(filters[0], 'name'), 'envoy.filters.network.tcp_proxy');
-  return obj(at(filters[0], 'typed_config'), 'typed_config');
+  const last = filters[filters.length - 1];
+  assert.equal(at(last, 'name'), 'envoy.filters.network.tcp_proxy');
+  for (const f of filters.slice(0, -1)) assert.equal(f.name, 'envoy.filters.network.set_filter_state');
+  return obj(at(last, 'typed_config'), 'typed_config');
+}
+/** What the chain's set_filter_state sets: key → [format, shared with upstream]. */
+function filterState(chain: JsonObject): Record<string, [JsonValue, JsonValue]> {
+  const out: Record<string, [JsonValue, JsonValue]> = {};
+  for (const f of objs(at(chain, 'filters'), 'filters').filter((x) => x.name === 'envoy.filters.network.set_filter_state')) {
+    for (const v of objs(at(f, 'typed_config', 'on_new_connection'), 'on_new_connection')) {
+      out[String(v.object_key)] = [at(v, 'format_string', 'text_format_source', 'inline_string'), v.shared_with_upstream ?? null];
+    }
+  }
+  return out;
 }
 function chainNamed(l: JsonObject, name: string): JsonObject {
   const found = chains(l).find((c) => c.name === name);
@@ -80,13 +94,36 @@ describe('renderBootstrap', () => {
     for (const l of listeners) assert.notEqual(at(l, 'address', 'socket_address', 'port_value'), PROXY_PORTS.admin);
   });
 
-  test('listens on exactly the capture, readiness and metrics ports, on all addresses', () => {
-    const bound = listeners.map((l) => at(l, 'address', 'socket_address'));
-    const expected = [PROXY_PORTS.outbound, PROXY_PORTS.inbound, PROXY_PORTS.readiness, PROXY_PORTS.prometheus];
+  test('listens on exactly the capture, mTLS, readiness and metrics ports, on all IPv4 and IPv6 addresses', () => {
+    const expected = [PROXY_PORTS.outbound, PROXY_PORTS.inbound, PROXY_PORTS.mtls, PROXY_PORTS.readiness, PROXY_PORTS.prometheus];
     assert.deepEqual(
-      bound,
-      expected.map((port) => ({ address: '0.0.0.0', port_value: port })),
+      listeners.map((l) => [at(l, 'address', 'socket_address'), l.additional_addresses]),
+      expected.map((port) => [{ address: '0.0.0.0', port_value: port }, [{ address: { socket_address: { address: '::', port_value: port } } }]]),
     );
+  });
+
+  test('with ipv6 off, IPv4 only: no listener binds ::, and the mTLS port has no IPv6 chain', () => {
+    const v4 = renderBootstrap({ ...input, ipv6: false });
+    const ls = objs(at(v4, 'static_resources', 'listeners'), 'listeners');
+    assert.equal(ls.length, listeners.length);
+    for (const l of ls) assert.equal(l.additional_addresses, undefined, String(l.name));
+    assert.equal(JSON.stringify(v4).includes('"::"'), false);
+    const mtls = ls.find((l) => l.name === 'inbound-mtls');
+    assert.ok(mtls);
+    assert.deepEqual(chains(mtls).map((c) => c.name), ['inbound-mtls']);
+  });
+
+  test('every cluster to an original destination carries the configured connection limit, not Envoy\'s 1,024', () => {
+    const limited = clusters.filter((c) => c.type === 'ORIGINAL_DST');
+    assert.deepEqual(limited.map((c) => c.name), ['outbound-passthrough', 'outbound-mtls', 'inbound-passthrough']);
+    for (const c of limited) {
+      assert.deepEqual(at(c, 'circuit_breakers', 'thresholds'), [
+        { priority: 'DEFAULT', max_connections: 100_000, max_pending_requests: 100_000, max_requests: 100_000 },
+      ], String(c.name));
+    }
+    const other = renderBootstrap({ ...input, maxConnections: 2_500 });
+    const first = objs(at(other, 'static_resources', 'clusters'), 'clusters')[0];
+    assert.equal(at(first, 'circuit_breakers', 'thresholds', 0, 'max_connections'), 2_500);
   });
 
   for (const [port, path] of [
@@ -127,8 +164,11 @@ describe('renderBootstrap', () => {
         { address_prefix: 'fd00:10:244::', prefix_len: 56 },
       ],
     });
+    // The app's port rides in the server name; the connection goes to the peer's mTLS port.
+    assert.deepEqual(filterState(chain), { 'envoy.network.upstream_server_name': ['%DOWNSTREAM_LOCAL_PORT%', 'ONCE'] });
     const c = cluster(at(tcpProxyOf(chain), 'cluster'));
     assert.equal(c.type, 'ORIGINAL_DST');
+    assert.deepEqual(c.original_dst_lb_config, { upstream_port_override: PROXY_PORTS.mtls });
     const tls = obj(at(c, 'transport_socket', 'typed_config'), 'upstream tls');
     assert.match(String(tls['@type']), /UpstreamTlsContext$/);
     const common = obj(at(tls, 'common_tls_context'), 'common_tls_context');
@@ -148,36 +188,43 @@ describe('renderBootstrap', () => {
     assert.equal(names.includes('outbound-mtls'), false);
   });
 
-  test('inbound 15006 has the original_dst and tls_inspector filters; mTLS, TLS passthrough and plaintext chains', () => {
+  test('inbound 15006 reads nothing before forwarding: original_dst only, one passthrough chain', () => {
     const l = listenerOn(PROXY_PORTS.inbound);
-    assert.deepEqual(listenerFilterNames(l), ['envoy.filters.listener.original_dst', 'envoy.filters.listener.tls_inspector']);
-    const mtls = chainNamed(l, 'inbound-mtls');
-    // Only TLS offering the mesh ALPN is terminated.
-    assert.deepEqual(mtls.filter_chain_match, { transport_protocol: 'tls', application_protocols: [MESH_ALPN] });
-    // Other TLS needs its own chain: Envoy never falls back from "tls" to the plaintext chain.
-    const tlsPassthrough = chainNamed(l, 'inbound-tls-passthrough');
-    assert.deepEqual(tlsPassthrough.filter_chain_match, { transport_protocol: 'tls' });
-    assert.equal(tlsPassthrough.transport_socket, undefined, 'passed on unterminated');
-    const plain = chainNamed(l, 'inbound-plaintext');
+    // No inspector: a server that speaks first, or a request and FIN that arrive together,
+    // reach the app as they would without a proxy.
+    assert.deepEqual(listenerFilterNames(l), ['envoy.filters.listener.original_dst']);
+    assert.equal(l.listener_filters_timeout, undefined);
+    assert.deepEqual(chains(l).map((c) => c.name), ['loop-guard-15006', 'inbound-passthrough']);
+    const plain = chainNamed(l, 'inbound-passthrough');
     assert.equal(plain.transport_socket, undefined);
-    for (const c of [mtls, tlsPassthrough, plain]) assert.equal(cluster(at(tcpProxyOf(c), 'cluster')).type, 'ORIGINAL_DST');
-    // A connection the inspector cannot classify (server-first protocols) must not be dropped.
-    assert.equal(l.continue_on_listener_filters_timeout, true);
+    assert.equal(cluster(at(tcpProxyOf(plain), 'cluster')).type, 'ORIGINAL_DST');
   });
 
-  test('the TLS chain requires a client certificate, validated against ca.crt for this trust domain', () => {
-    const tls = obj(at(chainNamed(listenerOn(PROXY_PORTS.inbound), 'inbound-mtls'), 'transport_socket', 'typed_config'), 'tls');
-    assert.equal(tls.require_client_certificate, true);
-    assert.deepEqual(at(tls, 'common_tls_context', 'alpn_protocols'), [MESH_ALPN]);
-    const validation = obj(at(tls, 'common_tls_context', 'combined_validation_context'), 'validation');
-    assert.deepEqual(at(validation, 'default_validation_context', 'match_typed_subject_alt_names'), [
-      { san_type: 'URI', matcher: { prefix: 'spiffe://cluster.local/' } },
-    ]);
+  test('mTLS 15008 terminates only the mesh ALPN, requires a client certificate of this trust domain, and forwards to its own address', () => {
+    const l = listenerOn(PROXY_PORTS.mtls);
+    assert.deepEqual(listenerFilterNames(l), ['envoy.filters.listener.tls_inspector']);
+    const byName = Object.fromEntries(chains(l).map((c) => [String(c.name), c]));
+    assert.deepEqual(Object.keys(byName), ['inbound-mtls', 'inbound-mtls-ipv6'], 'no default chain: anything else is closed');
+    for (const [name, family, destination] of [
+      ['inbound-mtls', '0.0.0.0', '%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%:%REQUESTED_SERVER_NAME%'],
+      ['inbound-mtls-ipv6', '::', '[%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%]:%REQUESTED_SERVER_NAME%'],
+    ] as const) {
+      const chain = byName[name] as JsonObject;
+      assert.deepEqual(chain.filter_chain_match, {
+        prefix_ranges: [{ address_prefix: family, prefix_len: 0 }], transport_protocol: 'tls', application_protocols: [MESH_ALPN],
+      });
+      // Where it arrived, with the port the peer named: never another host.
+      assert.deepEqual(filterState(chain), { 'envoy.network.transport_socket.original_dst_address': [destination, null] });
+      const proxy = tcpProxyOf(chain);
+      assert.equal(cluster(at(proxy, 'cluster')).name, 'inbound-passthrough');
+      // Nothing is dialled for a client that has not proved a mesh identity.
+      assert.equal(proxy.upstream_connect_mode, 'ON_DOWNSTREAM_TLS_HANDSHAKE');
+    }
   });
 
   test('certificates come from file-based SDS under identityDir, watched by directory', () => {
     const common = obj(
-      at(chainNamed(listenerOn(PROXY_PORTS.inbound), 'inbound-mtls'), 'transport_socket', 'typed_config', 'common_tls_context'),
+      at(chainNamed(listenerOn(PROXY_PORTS.mtls), 'inbound-mtls'), 'transport_socket', 'typed_config', 'common_tls_context'),
       'common_tls_context',
     );
     const sdsConfigs = [
@@ -226,11 +273,15 @@ describe('renderBootstrap', () => {
       assert.equal(log.name, 'envoy.access_loggers.stdout');
       return obj(at(log, 'typed_config', 'log_format', 'json_format'), 'json_format');
     };
-    const inbound = listenerOn(PROXY_PORTS.inbound);
-    for (const chain of [chainNamed(inbound, 'inbound-mtls'), chainNamed(inbound, 'inbound-tls-passthrough'), chainNamed(inbound, 'inbound-plaintext')]) {
+    const passthrough = logFormat(chainNamed(listenerOn(PROXY_PORTS.inbound), 'inbound-passthrough'));
+    assert.equal(passthrough.original_destination, '%DOWNSTREAM_LOCAL_ADDRESS%');
+    assert.equal(passthrough.peer_identity, '%DOWNSTREAM_PEER_URI_SAN%');
+    for (const chain of chains(listenerOn(PROXY_PORTS.mtls))) {
       const f = logFormat(chain);
-      assert.equal(f.original_destination, '%DOWNSTREAM_LOCAL_ADDRESS%');
+      // Not 15008, where the connection arrived: the app address it was forwarded to.
+      assert.equal(f.original_destination, '%FILTER_STATE(envoy.network.transport_socket.original_dst_address:PLAIN)%');
       assert.equal(f.peer_identity, '%DOWNSTREAM_PEER_URI_SAN%');
+      assert.equal(f.direction, 'inbound');
     }
     for (const name of ['outbound-passthrough', 'outbound-mtls']) {
       const out = logFormat(chainNamed(listenerOn(PROXY_PORTS.outbound), name));

@@ -98,7 +98,7 @@ function asksNothing(pod: Record<string, any>): boolean {
     );
   });
 }
-const PROXY_PORTS = [15000, 15001, 15006, 15021, 15090];
+const PROXY_PORTS = [15000, 15001, 15006, 15008, 15021, 15090];
 
 test(`valid pods that ask nothing of splice (of ${RUNS}) are never refused`, () => {
   let checked = 0;

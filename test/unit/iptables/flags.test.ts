@@ -22,18 +22,19 @@ describe('parseRedirectFlags', () => {
       excludeOutboundPorts: [5432, 6379],
       includeOutboundCidrs: ['10.96.0.0/12', 'fd00::/8'],
       excludeOutboundCidrs: ['169.254.169.254/32'],
+      ipv6: false,
     };
     assert.deepEqual(parse([
       '--proxy-uid', '2102', '--inbound-port', '16006', '--outbound-port', '16001',
       '--include-inbound-ports', '8080,9090', '--exclude-inbound-ports', '22',
       '--exclude-outbound-ports', '5432, 6379', '--include-outbound-cidrs', '10.96.0.0/12,fd00::/8',
-      '--exclude-outbound-cidrs', '169.254.169.254',
+      '--exclude-outbound-cidrs', '169.254.169.254', '--ipv6', 'false',
     ]), expected);
     assert.deepEqual(parse([
       '--proxy-uid=2102', '--inbound-port=16006', '--outbound-port=16001',
       '--include-inbound-ports=8080,9090', '--exclude-inbound-ports=22',
       '--exclude-outbound-ports=5432,6379', '--include-outbound-cidrs=10.96.0.0/12,fd00::/8',
-      '--exclude-outbound-cidrs=169.254.169.254/32',
+      '--exclude-outbound-cidrs=169.254.169.254/32', '--ipv6=false',
     ]), expected);
   });
 
@@ -63,7 +64,7 @@ describe('parseRedirectFlags', () => {
       {
         proxyUid: 0, inboundPort: 1, outboundPort: 65535, includeInboundPorts: [80, 443],
         excludeInboundPorts: [22, 15020], excludeOutboundPorts: [3306],
-        includeOutboundCidrs: ['10.0.0.0/8', '2001:db8::/32'], excludeOutboundCidrs: ['0.0.0.0/0', '::/0'],
+        includeOutboundCidrs: ['10.0.0.0/8', '2001:db8::/32'], excludeOutboundCidrs: ['0.0.0.0/0', '::/0'], ipv6: false,
       },
     ];
     for (const o of samples) assert.deepEqual(parse(toArgs(o)), o);
@@ -94,6 +95,7 @@ describe('parseRedirectFlags', () => {
       excludeOutboundPorts: ports,
       includeOutboundCidrs: fc.oneof(fc.constant('*' as const), cidrs),
       excludeOutboundCidrs: cidrs,
+      ipv6: fc.boolean(),
     });
     // fast-check builds null-prototype records; compare as plain objects.
     fc.assert(fc.property(options, (o) => assert.deepEqual(parse(toArgs(o)), { ...o })), { numRuns: 300 });

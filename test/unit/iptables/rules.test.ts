@@ -5,6 +5,13 @@ import { renderRules } from '../../../src/iptables/rules.js';
 
 const opts = (o: Partial<RedirectOptions>): RedirectOptions => ({ ...defaultRedirectOptions(), ...o });
 
+/** Both texts, for options that redirect IPv6 (the default). */
+function rendered(o: RedirectOptions): { ipv4: string; ipv6: string } {
+  const { ipv4, ipv6 } = renderRules(o);
+  assert.ok(ipv6 !== undefined, 'IPv6 rules are rendered');
+  return { ipv4, ipv6 };
+}
+
 /** The `-A` lines of one chain, without the chain name, in order. */
 function chain(text: string, name: string): string[] {
   const prefix = `-A ${name} `;
@@ -33,6 +40,7 @@ describe('renderRules', () => {
       '-A SPLICE_INBOUND -p tcp --dport 15000 -j RETURN',
       '-A SPLICE_INBOUND -p tcp --dport 15001 -j RETURN',
       '-A SPLICE_INBOUND -p tcp --dport 15006 -j RETURN',
+      '-A SPLICE_INBOUND -p tcp --dport 15008 -j RETURN',
       '-A SPLICE_INBOUND -p tcp --dport 15021 -j RETURN',
       '-A SPLICE_INBOUND -p tcp --dport 15090 -j RETURN',
       '-A SPLICE_INBOUND -p tcp -j SPLICE_IN_REDIRECT',
@@ -48,13 +56,19 @@ describe('renderRules', () => {
     assert.equal(rules.ipv6, expected);
   });
 
+  test('ipv6 false: no IPv6 text at all, the IPv4 text unchanged', () => {
+    const off = renderRules(opts({ ipv6: false }));
+    assert.equal(off.ipv6, undefined);
+    assert.equal(off.ipv4, renderRules(defaultRedirectOptions()).ipv4);
+  });
+
   test('same options render the same text (deterministic)', () => {
     const o = opts({ excludeOutboundCidrs: ['fd00::/8', '10.0.0.0/8'], excludeInboundPorts: [22, 8080] });
     assert.deepEqual(renderRules(o), renderRules(structuredClone(o)));
   });
 
   test('only TCP is redirected, and only into splice chains', () => {
-    const { ipv4, ipv6 } = renderRules(defaultRedirectOptions());
+    const { ipv4, ipv6 } = rendered(defaultRedirectOptions());
     for (const text of [ipv4, ipv6]) {
       assert.doesNotMatch(text, /udp/);
       assert.deepEqual(chain(text, 'PREROUTING'), ['-p tcp -j SPLICE_INBOUND']);
@@ -70,7 +84,7 @@ describe('renderRules', () => {
     assert.deepEqual(chain(ipv4, 'SPLICE_REDIRECT'), ['-p tcp -j REDIRECT --to-ports 16001']);
     assert.equal(chain(ipv4, 'SPLICE_OUTPUT')[0], '-m owner --uid-owner 2102 -j RETURN');
     const returned = chain(ipv4, 'SPLICE_INBOUND').filter((r) => r.endsWith('-j RETURN')).map((r) => Number(/--dport (\d+)/.exec(r)?.[1]));
-    assert.deepEqual(returned, [15000, 15001, 15006, 15021, 15090, 16001, 16006]);
+    assert.deepEqual(returned, [15000, 15001, 15006, 15008, 15021, 15090, 16001, 16006]);
   });
 
   test('excluded inbound ports return before the catch-all redirect', () => {
@@ -98,7 +112,7 @@ describe('renderRules', () => {
   });
 
   test('an empty inbound include list captures nothing inbound, outbound unchanged', () => {
-    const { ipv4, ipv6 } = renderRules(opts({ includeInboundPorts: [] }));
+    const { ipv4, ipv6 } = rendered(opts({ includeInboundPorts: [] }));
     for (const text of [ipv4, ipv6]) {
       assert.deepEqual(chain(text, 'PREROUTING'), []);
       assert.deepEqual(chain(text, 'SPLICE_INBOUND'), []);
@@ -108,7 +122,7 @@ describe('renderRules', () => {
   });
 
   test('excluded outbound ports and CIDRs return, each CIDR only in its own family', () => {
-    const { ipv4, ipv6 } = renderRules(opts({
+    const { ipv4, ipv6 } = rendered(opts({
       excludeOutboundPorts: [53, 5432],
       excludeOutboundCidrs: ['10.0.0.0/8', 'fd00::/8', '169.254.169.254/32', '2001:db8::1/128'],
     }));
@@ -128,13 +142,13 @@ describe('renderRules', () => {
   });
 
   test('an outbound include list is split by family', () => {
-    const { ipv4, ipv6 } = renderRules(opts({ includeOutboundCidrs: ['10.96.0.0/12', 'fd00:10:96::/112', '192.168.0.0/16'] }));
+    const { ipv4, ipv6 } = rendered(opts({ includeOutboundCidrs: ['10.96.0.0/12', 'fd00:10:96::/112', '192.168.0.0/16'] }));
     assert.deepEqual(chain(ipv4, 'SPLICE_OUTPUT').slice(2), ['-d 10.96.0.0/12 -j SPLICE_REDIRECT', '-d 192.168.0.0/16 -j SPLICE_REDIRECT']);
     assert.deepEqual(chain(ipv6, 'SPLICE_OUTPUT').slice(2), ['-d fd00:10:96::/112 -j SPLICE_REDIRECT']);
   });
 
   test('an include list with no CIDR of a family captures nothing outbound in that family', () => {
-    const { ipv4, ipv6 } = renderRules(opts({ includeOutboundCidrs: ['10.96.0.0/12'], excludeOutboundCidrs: ['fd00::/8'] }));
+    const { ipv4, ipv6 } = rendered(opts({ includeOutboundCidrs: ['10.96.0.0/12'], excludeOutboundCidrs: ['fd00::/8'] }));
     assert.deepEqual(chain(ipv4, 'OUTPUT'), ['-p tcp -j SPLICE_OUTPUT']);
     assert.deepEqual(chain(ipv6, 'OUTPUT'), []);
     assert.deepEqual(chain(ipv6, 'SPLICE_OUTPUT'), []);

@@ -202,6 +202,9 @@ function tcpProxy(statPrefix: string, cluster: string, log: JsonObject[], extra:
       '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
       stat_prefix: statPrefix,
       cluster,
+      // Envoy closes a connection idle for an hour by default; without a proxy nothing
+      // would, so neither does splice (the app's own timeouts and keepalives still apply).
+      idle_timeout: '0s',
       ...(log.length ? { access_log: log } : {}),
       ...extra,
     },
@@ -454,6 +457,18 @@ function outboundMtlsCluster(input: BootstrapInput): JsonObject {
   };
 }
 
+/**
+ * A reset stays a reset through the proxy, in both directions and across the mTLS hop, as
+ * it would without a proxy (a truncated answer must not look complete). Envoy 1.40 does
+ * this behind these runtime guards (envoyproxy/envoy#44148, #46519, and the TLS transport's
+ * reset detection); named here so the behaviour does not depend on their defaults.
+ */
+const RESETS_STAY_RESETS = Object.freeze({
+  'envoy.reloadable_features.propagate_downstream_rst_to_upstream': true,
+  'envoy.reloadable_features.ssl_socket_report_connection_reset': true,
+  'envoy.reloadable_features.propagate_upstream_rst_through_tunneled_tcp_proxy': true,
+});
+
 /** The Envoy v3 bootstrap for one workload identity. */
 export function renderBootstrap(input: BootstrapInput): JsonObject {
   const service = `${input.serviceAccount}.${input.namespace}`;
@@ -481,6 +496,9 @@ export function renderBootstrap(input: BootstrapInput): JsonObject {
       // response classes into Prometheus labels; the stat prefixes above are chosen to read
       // well as those labels (listener_address="inbound", tcp_prefix="inbound_mtls").
       use_all_default_tags: true,
+    },
+    layered_runtime: {
+      layers: [{ name: 'splice', static_layer: RESETS_STAY_RESETS }],
     },
     static_resources: {
       listeners: [

@@ -92,7 +92,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   podSecurityConflict: 'skip',
   onError: 'deny',
   proxy: {
-    image: 'docker.io/envoyproxy/envoy:v1.38.3',
+    image: 'docker.io/envoyproxy/envoy:v1.40.0',
     uid: 1337,
     logLevel: 'warn',
     resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '256Mi' } },

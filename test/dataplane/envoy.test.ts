@@ -124,7 +124,8 @@ describe(`Envoy ${ENVOY_VERSION} running the rendered bootstrap`, () => {
         const net = require('node:net');
         let n = 0;
         for (const port of [${INBOUND_APP_PORT}, ${OUTBOUND_APP_PORT}])
-          net.createServer((s) => s.pipe(s)).listen(port, '${APP_IP}', () => ++n === 2 && console.log('listening'));
+          // A reset from a client (Envoy carries them through) must not end the app.
+          net.createServer((s) => s.on('error', () => {}).pipe(s)).listen(port, '${APP_IP}', () => ++n === 2 && console.log('listening'));
       `]);
       const appOut = capture(app);
       await eventually('the echo app to listen', async () => (appOut.stdout().includes('listening') ? true : undefined));

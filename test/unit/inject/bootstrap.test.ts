@@ -291,6 +291,28 @@ describe('renderBootstrap', () => {
     }
   });
 
+  test('no tcp_proxy closes an idle connection: without a proxy nothing would', () => {
+    let n = 0;
+    for (const l of listeners) {
+      for (const c of objs(l.filter_chains, 'filter_chains')) {
+        const last = objs(c.filters, 'filters').at(-1);
+        if (last?.name !== 'envoy.filters.network.tcp_proxy') continue;
+        assert.equal(at(last, 'typed_config', 'idle_timeout'), '0s', `${String(l.name)}/${String(c.name)}`);
+        n++;
+      }
+    }
+    assert.ok(n >= 6, `every tcp_proxy checked (${n})`);
+  });
+
+  test('resets are carried as resets: the runtime guards are named, not left to their defaults', () => {
+    const layer = obj(at(bootstrap, 'layered_runtime', 'layers', 0, 'static_layer'), 'static_layer');
+    for (const guard of [
+      'envoy.reloadable_features.propagate_downstream_rst_to_upstream',
+      'envoy.reloadable_features.ssl_socket_report_connection_reset',
+      'envoy.reloadable_features.propagate_upstream_rst_through_tunneled_tcp_proxy',
+    ]) assert.equal(layer[guard], true, guard);
+  });
+
   test('the node is named after the service account and namespace', () => {
     const node = obj(at(bootstrap, 'node'), 'node');
     assert.equal(node.id, 'web.demo');

@@ -62,7 +62,7 @@ export const skipAll: Decide = () => ({
 export const injectFixed: Decide = (input) => {
   const original = input.pod as Pod;
   const desired = structuredClone(original);
-  desired.spec.containers.push({ name: 'splice-proxy', image: 'docker.io/envoyproxy/envoy:v1.38.3' });
+  desired.spec.containers.push({ name: 'splice-proxy', image: 'docker.io/envoyproxy/envoy:v1.40.0' });
   desired.metadata = { ...desired.metadata, annotations: { ...desired.metadata?.annotations, 'splice.dev/status': '{"containers":["splice-proxy"]}' } };
   return {
     result: 'inject',

@@ -39,6 +39,16 @@ export function nativeSidecarsSupported(cluster: ClusterFacts): boolean {
   return v.major > 1 || (v.major === 1 && v.minor >= 29);
 }
 
+/**
+ * Whether the API server takes a preStop `sleep` action (KEP-3960: beta and on by default
+ * from Kubernetes 1.30). Unknown (no API server asked): assumed, as for native sidecars.
+ */
+export function sleepActionSupported(cluster: ClusterFacts): boolean {
+  const v = cluster.version;
+  if (!v) return true;
+  return v.major > 1 || (v.major === 1 && v.minor >= 30);
+}
+
 export function injectPod(input: InjectInput): Decision {
   const { namespace: ns, cluster, config } = input;
   const shapeProblem = checkPodShape(input.pod, input.at);
@@ -92,11 +102,11 @@ export function injectPod(input: InjectInput): Decision {
   const native =
     overrides.nativeSidecar ??
     (config.proxy.nativeSidecar === 'auto' ? nativeSidecarsSupported(cluster) : config.proxy.nativeSidecar === 'true');
-  if (!native) warnings.push(...regularProxyWarnings(original, overrides.holdApplication, overrides.redirect));
+  if (!native) warnings.push(...regularProxyWarnings(original, overrides.holdApplication, overrides.redirect, config.proxy.drainSeconds));
   const oldCluster = native && cluster.version?.major === 1 ? nativeOnOldClusterWarning(cluster.version.minor) : undefined;
   if (oldCluster) warnings.push(oldCluster);
 
-  const pod = render(original, { namespace: ns.name, native, hold: overrides.holdApplication, budgeted }, overrides, config);
+  const pod = render(original, { namespace: ns.name, native, hold: overrides.holdApplication, budgeted, sleepAction: sleepActionSupported(cluster) }, overrides, config);
   // What only the whole injected pod shows.
   const size = annotationsProblem(original, pod, at);
   const budget = budgetProblems(pod, budgeted, overrides, at);

@@ -26,6 +26,8 @@ export interface PartsPlan {
   hold: boolean;
   /** The resources the pod budgets at pod level, which splice's containers share (pod-resources.ts). */
   budgeted: readonly BudgetedResource[];
+  /** Whether a regular proxy's preStop may be a sleep action rather than an exec of `sleep`. */
+  sleepAction: boolean;
 }
 
 export interface InjectedParts {
@@ -61,8 +63,8 @@ const MEMO_LIMIT = 1024;
 export function injectedParts(plan: PartsPlan, overrides: Overrides, config: Config): InjectedParts {
   const memo = getOrCreate(memos, config, () => new BoundedMemo<InjectedParts>(MEMO_LIMIT));
   const id = getOrCreate(overrideIds, overrides, () => nextOverrideId++);
-  const { namespace, serviceAccount, native, hold, budgeted } = plan;
-  return memo.get(`${id} ${JSON.stringify([namespace, serviceAccount, native, hold, budgeted])}`, () => deepFreeze(build(plan, overrides, config)));
+  const { namespace, serviceAccount, native, hold, budgeted, sleepAction } = plan;
+  return memo.get(`${id} ${JSON.stringify([namespace, serviceAccount, native, hold, budgeted, sleepAction])}`, () => deepFreeze(build(plan, overrides, config)));
 }
 
 function build(plan: PartsPlan, overrides: Overrides, config: Config): InjectedParts {
@@ -76,7 +78,7 @@ function build(plan: PartsPlan, overrides: Overrides, config: Config): InjectedP
   return {
     init: initContainer(overrides, config, initResourcesWithin(plan.budgeted, config.init.resources)),
     proxy: proxyContainer(
-      { bootstrap: texts.bootstrap, native: plan.native, hold: plan.hold, resources: proxyResourcesWithin(plan.budgeted, overrides) },
+      { bootstrap: texts.bootstrap, native: plan.native, hold: plan.hold, resources: proxyResourcesWithin(plan.budgeted, overrides), sleepAction: plan.sleepAction },
       overrides,
       config,
     ),

@@ -6,7 +6,7 @@ import type { Config, ContainerResources } from './config.js';
 import { noApiTokenMount } from './api-token.js';
 import { IDENTITY_MOUNT_PATH, INJECTED_NAMES, METRICS_PORT_NAME } from './keys.js';
 import type { Overrides } from './overrides.js';
-import type { Container, Probe } from './types.js';
+import type { Container, Lifecycle, Probe } from './types.js';
 import { PROXY_PORTS } from '../iptables/options.js';
 
 export interface ProxyPlan {
@@ -16,6 +16,8 @@ export interface ProxyPlan {
   resources: ContainerResources;
   native: boolean;
   hold: boolean;
+  /** Whether the API server takes a preStop sleep action (else `sleep` is exec'd in the image). */
+  sleepAction: boolean;
 }
 
 const readyProbe = (extra: Partial<Probe>): Probe => ({
@@ -68,12 +70,29 @@ export function proxyContainer(plan: ProxyPlan, overrides: Overrides, config: Co
     // The kubelet starts the next container only once this probe passes: that is what
     // holds the application until the proxy is ready.
     if (plan.hold) c.startupProbe = readyProbe({ periodSeconds: 1, failureThreshold: 600 });
-  } else if (plan.hold) {
-    // A regular container placed first: the kubelet runs postStart to completion before
-    // it starts the next container, so the app waits until the proxy answers /ready.
-    c.lifecycle = { postStart: { exec: { command: [...config.proxy.holdCommand] } } };
+  } else {
+    c.lifecycle = {
+      // A regular container placed first: the kubelet runs postStart to completion before
+      // it starts the next container, so the app waits until the proxy answers /ready.
+      ...(plan.hold ? { postStart: { exec: { command: [...config.proxy.holdCommand] } } } : {}),
+      ...drainBeforeStop(config.proxy.drainSeconds, plan.sleepAction),
+    };
+    if (Object.keys(c.lifecycle).length === 0) delete c.lifecycle;
   }
   return c;
+}
+
+/**
+ * A regular proxy container is sent SIGTERM together with the app, and Envoy exits on it
+ * at once: the app's in-flight requests and the calls it makes while shutting down would
+ * be cut. A preStop hook runs before the kubelet signals the container, so waiting there
+ * for drainSeconds keeps the proxy serving while the app stops (the pod's
+ * terminationGracePeriodSeconds bounds it). A native sidecar needs none: the kubelet
+ * stops it only after the app containers have exited (KEP-753).
+ */
+function drainBeforeStop(seconds: number, sleepAction: boolean): Pick<Lifecycle, 'preStop'> {
+  if (seconds === 0) return {};
+  return { preStop: sleepAction ? { sleep: { seconds } } : { exec: { command: ['sleep', String(seconds)] } } };
 }
 
 export function cleanResources(res: { requests: { cpu?: string; memory?: string }; limits: { cpu?: string; memory?: string } }): {

@@ -17,7 +17,8 @@ function ownedByJob(pod: Pod): boolean {
 
 /**
  * The warnings for `pod` when its proxy is a regular container: `hold` is whether the
- * app waits for the proxy (postStart hook), `redirect` the pod's redirect options.
+ * app waits for the proxy (postStart hook), `redirect` the pod's redirect options,
+ * `drainSeconds` how long the proxy's preStop hook keeps it serving (proxy.drainSeconds).
  *
  * - A pod meant to finish (a Job's, or restartPolicy Never/OnFailure) never completes
  *   while the proxy container runs on.
@@ -28,8 +29,17 @@ function ownedByJob(pod: Pod): boolean {
  * - The user's init containers (and native sidecars) start before the proxy: their
  *   outbound TCP is already redirected to a port nobody listens on yet.
  */
-export function regularProxyWarnings(pod: Pod, hold: boolean, redirect: RedirectOptions): string[] {
+export function regularProxyWarnings(pod: Pod, hold: boolean, redirect: RedirectOptions, drainSeconds: number): string[] {
   const warnings: string[] = [];
+  // The preStop hook counts against the grace period (Kubernetes "Termination of Pods"):
+  // past it the kubelet kills the proxy, drained or not.
+  const grace = pod.spec.terminationGracePeriodSeconds;
+  if (typeof grace === 'number' && grace < drainSeconds) {
+    warnings.push(
+      `splice-proxy drains for ${drainSeconds}s (proxy.drainSeconds) before it stops, longer than this pod's terminationGracePeriodSeconds (${grace}): ` +
+        `the kubelet kills it after ${grace}s, cutting what is still in flight; raise terminationGracePeriodSeconds or ${NATIVE_HINT}`,
+    );
+  }
   const policy = pod.spec.restartPolicy;
   const job = ownedByJob(pod);
   if (job || policy === 'Never' || policy === 'OnFailure') {

@@ -21,6 +21,8 @@ export interface RenderPlan {
   hold: boolean;
   /** The resources the pod budgets at pod level (pod-resources.ts podBudget). */
   budgeted: readonly BudgetedResource[];
+  /** Whether the API server takes a preStop sleep action (engine.ts sleepActionSupported). */
+  sleepAction: boolean;
 }
 
 export function serviceAccountOf(pod: Pod): string {
@@ -30,7 +32,7 @@ export function serviceAccountOf(pod: Pod): string {
 /** Returns a new pod that shares unchanged values with `pod`; neither may be modified afterwards. */
 export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config: Config): Pod {
   const parts = injectedParts(
-    { namespace: plan.namespace, serviceAccount: serviceAccountOf(pod), native: plan.native, hold: plan.hold, budgeted: plan.budgeted },
+    { namespace: plan.namespace, serviceAccount: serviceAccountOf(pod), native: plan.native, hold: plan.hold, budgeted: plan.budgeted, sleepAction: plan.sleepAction },
     overrides,
     config,
   );

@@ -59,6 +59,19 @@ export interface SecurityContext {
   seccompProfile?: { type: string };
 }
 
+/** A lifecycle handler: what the kubelet runs or waits for (Kubernetes' LifecycleHandler). */
+export interface LifecycleHandler {
+  exec?: { command: string[] };
+  sleep?: { seconds: number };
+  [key: string]: unknown;
+}
+
+export interface Lifecycle {
+  postStart?: LifecycleHandler;
+  preStop?: LifecycleHandler;
+  [key: string]: unknown;
+}
+
 export interface Container {
   name: string;
   image?: string;
@@ -72,7 +85,7 @@ export interface Container {
   volumeMounts?: VolumeMount[];
   readinessProbe?: Probe;
   startupProbe?: Probe;
-  lifecycle?: { postStart?: { exec?: { command: string[] } }; [key: string]: unknown };
+  lifecycle?: Lifecycle;
   restartPolicy?: string;
   [key: string]: unknown;
 }

@@ -125,6 +125,7 @@ const rows: Row[] = [
   { name: 'Kubernetes 1.28, restartPolicy OnFailure', pod: withSpec(pod(), { restartPolicy: 'OnFailure' }), ns: ns('shop', ENABLED), minor: 28, result: 'inject', reasons: ['namespace_enabled'], warnings: [/this pod \(restartPolicy: OnFailure\) will not complete/] },
   { name: 'Kubernetes 1.28, restartPolicy Never with hold', pod: withSpec(pod(), { restartPolicy: 'Never' }), ns: ns('shop', ENABLED), minor: 28, result: 'inject', reasons: ['namespace_enabled'], warnings: [/will not complete/, /never started again/] },
   { name: 'native-sidecar "false", an init container that needs the network', pod: withSpec(pod({ annotations: { 'splice.dev/native-sidecar': 'false' } }), { initContainers: [{ name: 'migrate', image: 'x' }] }), ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'], warnings: [/^init container migrate starts before splice-proxy/] },
+  { name: 'regular proxy, a grace period shorter than the drain', pod: withSpec(pod({ annotations: { 'splice.dev/native-sidecar': 'false' } }), { terminationGracePeriodSeconds: 2 }), ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'], warnings: [/^splice-proxy drains for 5s \(proxy\.drainSeconds\) before it stops, longer than this pod's terminationGracePeriodSeconds \(2\)/] },
   // null maps and lists
   { name: 'null annotations, labels, init containers and volumes', pod: { ...withSpec(pod(), { initContainers: null, volumes: null }), metadata: { name: 'web', annotations: null, labels: null } } as unknown as Pod, ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'] },
 ];
@@ -187,4 +188,44 @@ describe('namespaceInjects: the namespaces whose service accounts get identities
       });
     }
   }
+});
+
+describe('draining a regular proxy before it stops', () => {
+  const inject = (p: Pod, minor: number | undefined, config = DEFAULT_CONFIG) => {
+    const d = injectPod({ pod: p, namespace: ns('shop', ENABLED), cluster: minor === undefined ? {} : { version: { major: 1, minor } }, config });
+    assert.equal(d.result, 'inject');
+    if (d.result !== 'inject') throw new Error('not injected');
+    const all = [...(d.pod.spec.initContainers ?? []), ...d.pod.spec.containers];
+    return { proxy: all.find((c) => c.name === 'splice-proxy'), warnings: d.warnings };
+  };
+  const regular = pod({ annotations: { 'splice.dev/native-sidecar': 'false' } });
+
+  test('from Kubernetes 1.30, a preStop sleep of proxy.drainSeconds: no binary needed in the image', () => {
+    assert.deepEqual(inject(regular, 30).proxy?.lifecycle?.preStop, { sleep: { seconds: 5 } });
+    assert.deepEqual(inject(regular, undefined).proxy?.lifecycle?.preStop, { sleep: { seconds: 5 } }, 'no API server asked: a supported Kubernetes');
+  });
+
+  test('before 1.30 the sleep action does not exist: the image\'s sleep is run', () => {
+    const { proxy } = inject(pod(), 28);
+    assert.equal(proxy?.restartPolicy, undefined, 'a regular container on 1.28');
+    assert.deepEqual(proxy?.lifecycle?.preStop, { exec: { command: ['sleep', '5'] } });
+    assert.ok(proxy?.lifecycle?.postStart, 'the hold hook is still there');
+  });
+
+  test('drainSeconds is followed, and 0 means no preStop at all', () => {
+    assert.deepEqual(inject(regular, 31, parseConfig({ proxy: { drainSeconds: 20 } })).proxy?.lifecycle?.preStop, { sleep: { seconds: 20 } });
+    const none = inject(regular, 31, parseConfig({ proxy: { drainSeconds: 0, holdApplication: false } })).proxy;
+    assert.equal(none?.lifecycle, undefined);
+  });
+
+  test('a native sidecar has none: the kubelet stops it after the app', () => {
+    const { proxy } = inject(pod(), 31);
+    assert.equal(proxy?.restartPolicy, 'Always');
+    assert.equal(proxy?.lifecycle, undefined);
+  });
+
+  test('a grace period at least as long as the drain: no warning', () => {
+    const { warnings } = inject(withSpec(regular, { terminationGracePeriodSeconds: 5 }), 31);
+    assert.equal(warnings.some((w) => w.includes('terminationGracePeriodSeconds')), false, warnings.join(' | '));
+  });
 });

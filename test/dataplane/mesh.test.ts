@@ -14,34 +14,9 @@ import { join } from 'node:path';
 import { MESH_ALPN } from '../../src/inject/bootstrap.js';
 import { issueIdentity } from '../../src/identity/issue.js';
 import { PROXY_PORTS } from '../../src/iptables/options.js';
-import { accessLogEntries, ENVOY_VERSION, eventually, probe, type ProbeResult } from './envoy.js';
+import { ENVOY_VERSION, eventually, probe, type ProbeResult } from './envoy.js';
 import { writeIdentity } from './identity-volume.js';
-import { APP_PORT, APP_UID, EXCLUDED_PORT, IP, MESH_CIDR, TRUST_DOMAIN, spiffeOf, startCapture, startMesh, type Mesh, type MeshPod } from './mesh.js';
-
-type LogEntry = Record<string, unknown>;
-
-function entries(p: MeshPod): LogEntry[] {
-  return accessLogEntries(p.envoy.stdout());
-}
-
-/** The access log entry of pod `p` that `match` picks, once Envoy has flushed it. */
-function logged(p: MeshPod, what: string, match: (e: LogEntry) => boolean): Promise<LogEntry> {
-  return eventually(`pod ${p.name}'s access log to show ${what}`, async () => entries(p).find(match));
-}
-
-/** Counters from the admin (loopback only, so asked from inside the pod). */
-async function stats(p: MeshPod, filter: string): Promise<Map<string, number>> {
-  const r = await probe(p.ns, { kind: 'http', host: '127.0.0.1', port: PROXY_PORTS.admin, path: `/stats?filter=${encodeURIComponent(filter)}` });
-  assert.equal(r.status, 200, `admin /stats of pod ${p.name}: ${JSON.stringify(r)}`);
-  const out = new Map<string, number>();
-  for (const line of (r.body ?? '').split('\n')) {
-    const m = /^([^:]+): (\d+)$/.exec(line.trim());
-    if (m?.[1] && m[2]) out.set(m[1], Number(m[2]));
-  }
-  return out;
-}
-
-const stat = async (p: MeshPod, name: string): Promise<number> => (await stats(p, `^${name.replace(/\./g, '\\.')}$`)).get(name) ?? 0;
+import { APP_PORT, APP_UID, EXCLUDED_PORT, IP, MESH_CIDR, TRUST_DOMAIN, entries, logged, spiffeOf, startCapture, startMesh, stat, type Mesh, type MeshPod } from './mesh.js';
 
 function get(from: MeshPod['ns'], host: string, port: number, path: string, uid = APP_UID): Promise<ProbeResult> {
   return probe(from, { kind: 'http', host, port, path }, uid);

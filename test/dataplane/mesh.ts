@@ -5,12 +5,16 @@
 // Certificates come from the mesh CA code the identity controller uses.
 //
 //   lan (bridge br0)
-//    ├── pod A  198.18.0.1   client side: exclude-outbound-ports 9090, exclude-outbound-cidrs 198.18.0.11/32
-//    ├── pod B  198.18.0.2   server side: app on 8080 and 9090, exclude-inbound-ports 9090
-//    └── C      198.18.0.10, 198.18.0.11   outside the mesh: no proxy, no rules
+//    ├── pod A  198.18.0.1   2001:2::1    client side: exclude-outbound-ports 9090, exclude-outbound-cidrs 198.18.0.11/32
+//    ├── pod B  198.18.0.2   2001:2::2    server side: app on 8080 and 9090, exclude-inbound-ports 9090 and 7009
+//    ├── C      198.18.0.10, 198.18.0.11, 2001:2::10   outside the mesh: no proxy, no rules
+//    └── D      198.18.0.12  2001:2::12   outside the mesh, a client only
 //
-// The mesh CIDR is 198.18.0.0/29: A and B are in it, C is not. Everything stays inside
-// these namespaces (198.18.0.0/15 is reserved for network tests).
+// The mesh CIDRs are 198.18.0.0/29 and 2001:2::/125: A and B are in them, C and D are not,
+// and with an IPv6 mesh CIDR the pods' IPv6 goes through their proxies too. B and C also
+// run the traffic server of traffic.ts, so D to C is the same traffic without any proxy.
+// Everything stays inside these namespaces (198.18.0.0/15 and 2001:2::/48 are reserved
+// for network tests and benchmarks, RFC 2544 and RFC 5180).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, copyFile, mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
@@ -25,19 +29,26 @@ import type { Container, Pod } from '../../src/inject/types.js';
 import { parseMeshCa, type MeshCa } from '../../src/identity/ca.js';
 import { generateMeshRoot, issueIdentity, type IssuedIdentity } from '../../src/identity/issue.js';
 import { REPO } from '../support/golden.js';
-import { capture, envoyBinary, eventually, Netns, probe, stop } from './envoy.js';
+import { accessLogEntries, capture, envoyBinary, eventually, Netns, probe, stop } from './envoy.js';
+import { PROXY_PORTS } from '../../src/iptables/options.js';
 import { writeIdentity } from './identity-volume.js';
 import { startInNetns, stop as killNow } from './netns.js';
+import { startTrafficServer, TRAFFIC_PORTS, writeTrafficScripts } from './traffic.js';
 
 export const TRUST_DOMAIN = 'mesh.test';
 export const MESH_CIDR = '198.18.0.0/29';
-export const IP = Object.freeze({ a: '198.18.0.1', b: '198.18.0.2', c: '198.18.0.10', cExcluded: '198.18.0.11' });
+export const MESH_CIDR6 = '2001:2::/125';
+export const IP = Object.freeze({ a: '198.18.0.1', b: '198.18.0.2', c: '198.18.0.10', cExcluded: '198.18.0.11', d: '198.18.0.12' });
+export const IP6 = Object.freeze({ a: '2001:2::1', b: '2001:2::2', c: '2001:2::10', d: '2001:2::12' });
 export const APP_PORT = 8080;
 /** B's app port that both pods exclude from capture (A outbound, B inbound). */
 export const EXCLUDED_PORT = 9090;
+/** The ports B excludes from its inbound redirect. */
+export const B_EXCLUDED_INBOUND = [EXCLUDED_PORT, TRAFFIC_PORTS.excluded];
 /** The apps' and clients' uid: anything but the proxy's. */
 export const APP_UID = 1000;
 const PREFIX = 24;
+const PREFIX6 = 64;
 
 export const spiffeOf = (sa: string) => `spiffe://${TRUST_DOMAIN}/ns/demo/sa/${sa}`;
 
@@ -62,12 +73,15 @@ export interface Mesh {
   a: MeshPod;
   b: MeshPod;
   c: Netns;
+  d: Netns;
   dir: string;
+  /** The traffic client script (traffic.ts), for `traffic()`. */
+  trafficClient: string;
   destroy(): Promise<void>;
 }
 
 /** The pod as a user would write it; splice's core does the rest. */
-function userPod(name: 'a' | 'b', annotations: Record<string, string>): unknown {
+export function userPod(name: 'a' | 'b', annotations: Record<string, string>): unknown {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -94,14 +108,17 @@ function expandArgs(c: Container, pod: Pod): string[] {
   return (c.args ?? []).map((a) => a.replace(/\$\(([A-Z_][A-Z0-9_]*)\)/g, (whole, v: string) => values.get(v) ?? whole));
 }
 
-/** A namespace on the bridge with `ips` on its eth0. */
+/** A namespace on the bridge with `ips` on its eth0 (IPv6 ones without duplicate detection, so usable at once). */
 async function attach(lan: Netns, name: string, ips: string[]): Promise<Netns> {
   const ns = await Netns.create(`splice-mesh-${name}-${process.pid}-${randomInt(1e6)}`);
   try {
     const port = `v${name}`;
     await lan.must('ip', ['link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name]);
     await lan.must('ip', ['link', 'set', port, 'master', 'br0', 'up']);
-    for (const ip of ips) await ns.must('ip', ['addr', 'add', `${ip}/${PREFIX}`, 'dev', 'eth0']);
+    for (const ip of ips) {
+      const v6 = ip.includes(':');
+      await ns.must('ip', ['addr', 'add', `${ip}/${v6 ? PREFIX6 : PREFIX}`, 'dev', 'eth0', ...(v6 ? ['nodad'] : [])]);
+    }
     await ns.must('ip', ['link', 'set', 'eth0', 'up']);
   } catch (e) {
     await ns.destroy();
@@ -180,7 +197,7 @@ export async function startMesh(): Promise<Mesh> {
     await copyFile(await realpath(envoyBinary()), envoyBin);
     await chmod(envoyBin, 0o755);
 
-    const config = parseConfig({ trustDomain: TRUST_DOMAIN, proxy: { meshCidrs: MESH_CIDR, logLevel: 'info' } });
+    const config = parseConfig({ trustDomain: TRUST_DOMAIN, proxy: { meshCidrs: `${MESH_CIDR},${MESH_CIDR6}`, logLevel: process.env.SPLICE_MESH_LOG ?? 'info' } });
     const root = await generateMeshRoot(TRUST_DOMAIN);
     const ca = parseMeshCa({ 'tls.crt': root.cert, 'tls.key': root.key, 'ca.crt': root.cert }, 'the test CA');
 
@@ -189,12 +206,19 @@ export async function startMesh(): Promise<Mesh> {
     await lan.must('ip', ['link', 'add', 'br0', 'type', 'bridge']);
     await lan.must('ip', ['link', 'set', 'br0', 'up']);
 
-    const nsA = await attach(lan, 'a', [IP.a]);
+    const nsA = await attach(lan, 'a', [IP.a, IP6.a]);
     undo.push(() => nsA.destroy());
-    const nsB = await attach(lan, 'b', [IP.b]);
+    const nsB = await attach(lan, 'b', [IP.b, IP6.b]);
     undo.push(() => nsB.destroy());
-    const c = await attach(lan, 'c', [IP.c, IP.cExcluded]);
+    const c = await attach(lan, 'c', [IP.c, IP.cExcluded, IP6.c]);
     undo.push(() => c.destroy());
+    const d = await attach(lan, 'd', [IP.d, IP6.d]);
+    undo.push(() => d.destroy());
+    const scripts = await writeTrafficScripts(dir);
+    for (const ns of [nsB, c]) {
+      const child = await startTrafficServer(ns, scripts.server, APP_UID);
+      undo.push(() => killNow(child));
+    }
 
     const apps = [
       [nsB, [['0.0.0.0', APP_PORT], ['0.0.0.0', EXCLUDED_PORT]], 'pod-b'],
@@ -206,7 +230,7 @@ export async function startMesh(): Promise<Mesh> {
     }
 
     const a = await meshPod('a', nsA, { [KEYS.excludeOutboundPorts]: String(EXCLUDED_PORT), [KEYS.excludeOutboundCidrs]: `${IP.cExcluded}/32` }, config, ca, dir, envoyBin);
-    const b = await meshPod('b', nsB, { [KEYS.excludeInboundPorts]: String(EXCLUDED_PORT) }, config, ca, dir, envoyBin);
+    const b = await meshPod('b', nsB, { [KEYS.excludeInboundPorts]: B_EXCLUDED_INBOUND.join(',') }, config, ca, dir, envoyBin);
     for (const p of [a, b]) {
       undo.push(() => stop(p.envoy.child));
       await eventually(`the proxy of pod ${p.name} to answer /ready`, async () => {
@@ -215,7 +239,7 @@ export async function startMesh(): Promise<Mesh> {
         return r.status === 200 ? true : undefined;
       }, { timeoutMs: 20_000 });
     }
-    return { config, ca, lan, a, b, c, dir, destroy };
+    return { config, ca, lan, a, b, c, d, dir, trafficClient: scripts.client, destroy };
   } catch (e) {
     await destroy();
     throw e;
@@ -245,3 +269,30 @@ export async function startCapture(ns: Netns, file: string, filter: string[]): P
     },
   };
 }
+
+export type LogEntry = Record<string, unknown>;
+
+/** Pod `p`'s access log entries so far (Envoy flushes them every second). */
+export function entries(p: MeshPod): LogEntry[] {
+  return accessLogEntries(p.envoy.stdout());
+}
+
+/** The access log entry of pod `p` that `match` picks, once Envoy has flushed it. */
+export function logged(p: MeshPod, what: string, match: (e: LogEntry) => boolean): Promise<LogEntry> {
+  return eventually(`pod ${p.name}'s access log to show ${what}`, async () => entries(p).find(match));
+}
+
+/** Counters from the admin (loopback only, so asked from inside the pod). */
+export async function stats(p: MeshPod, filter: string): Promise<Map<string, number>> {
+  const r = await probe(p.ns, { kind: 'http', host: '127.0.0.1', port: PROXY_PORTS.admin, path: `/stats?filter=${encodeURIComponent(filter)}` });
+  if (r.status !== 200) throw new Error(`admin /stats of pod ${p.name}: ${JSON.stringify(r)}`);
+  const out = new Map<string, number>();
+  for (const line of (r.body ?? '').split('\n')) {
+    const m = /^([^:]+): (\d+)$/.exec(line.trim());
+    if (m?.[1] && m[2]) out.set(m[1], Number(m[2]));
+  }
+  return out;
+}
+
+/** One counter of pod `p`'s proxy; 0 when Envoy has not created it. */
+export const stat = async (p: MeshPod, name: string): Promise<number> => (await stats(p, `^${name.replace(/\./g, '\\.')}$`)).get(name) ?? 0;

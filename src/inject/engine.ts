@@ -12,7 +12,7 @@ import { nonLinuxMessage, nonLinuxPlacement } from './node-os.js';
 import { budgetProblems, podBudget, proxyResourceProblems } from './pod-resources.js';
 import { conflictMessage, podSecurityFacts } from './podsecurity.js';
 import { reason } from './reasons.js';
-import { nativeOnOldClusterWarning, regularProxyWarnings } from './regular-proxy.js';
+import { nativeOnOldClusterWarning, regularProxyWarnings, preStopDrain } from './regular-proxy.js';
 import { render } from './render.js';
 import { asPod, checkPodShape } from './shape.js';
 import type { ClusterFacts, NamespaceFacts, Pod } from './types.js';
@@ -102,11 +102,12 @@ export function injectPod(input: InjectInput): Decision {
   const native =
     overrides.nativeSidecar ??
     (config.proxy.nativeSidecar === 'auto' ? nativeSidecarsSupported(cluster) : config.proxy.nativeSidecar === 'true');
+  const drain = preStopDrain(original, config.proxy.drainSeconds, sleepActionSupported(cluster));
   if (!native) warnings.push(...regularProxyWarnings(original, overrides.holdApplication, overrides.redirect, config.proxy.drainSeconds));
   const oldCluster = native && cluster.version?.major === 1 ? nativeOnOldClusterWarning(cluster.version.minor) : undefined;
   if (oldCluster) warnings.push(oldCluster);
 
-  const pod = render(original, { namespace: ns.name, native, hold: overrides.holdApplication, budgeted, sleepAction: sleepActionSupported(cluster) }, overrides, config);
+  const pod = render(original, { namespace: ns.name, native, hold: overrides.holdApplication, budgeted, drain }, overrides, config);
   // What only the whole injected pod shows.
   const size = annotationsProblem(original, pod, at);
   const budget = budgetProblems(pod, budgeted, overrides, at);

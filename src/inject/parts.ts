@@ -13,7 +13,7 @@ import { INJECTED_NAMES, KEYS, identitySecretName } from './keys.js';
 import { BoundedMemo, getOrCreate } from './memo.js';
 import type { Overrides } from './overrides.js';
 import { initResourcesWithin, proxyResourcesWithin, type BudgetedResource } from './pod-resources.js';
-import { proxyContainer } from './proxy.js';
+import { proxyContainer, type Drain } from './proxy.js';
 import { SDS_FILES } from './bootstrap.js';
 import { proxyTexts } from './proxy-texts.js';
 import type { Container, Volume } from './types.js';
@@ -26,8 +26,8 @@ export interface PartsPlan {
   hold: boolean;
   /** The resources the pod budgets at pod level, which splice's containers share (pod-resources.ts). */
   budgeted: readonly BudgetedResource[];
-  /** Whether a regular proxy's preStop may be a sleep action rather than an exec of `sleep`. */
-  sleepAction: boolean;
+  /** A regular proxy's preStop drain (regular-proxy.ts preStopDrain). */
+  drain: Drain;
 }
 
 export interface InjectedParts {
@@ -63,8 +63,8 @@ const MEMO_LIMIT = 1024;
 export function injectedParts(plan: PartsPlan, overrides: Overrides, config: Config): InjectedParts {
   const memo = getOrCreate(memos, config, () => new BoundedMemo<InjectedParts>(MEMO_LIMIT));
   const id = getOrCreate(overrideIds, overrides, () => nextOverrideId++);
-  const { namespace, serviceAccount, native, hold, budgeted, sleepAction } = plan;
-  return memo.get(`${id} ${JSON.stringify([namespace, serviceAccount, native, hold, budgeted, sleepAction])}`, () => deepFreeze(build(plan, overrides, config)));
+  const { namespace, serviceAccount, native, hold, budgeted, drain } = plan;
+  return memo.get(`${id} ${JSON.stringify([namespace, serviceAccount, native, hold, budgeted, drain])}`, () => deepFreeze(build(plan, overrides, config)));
 }
 
 function build(plan: PartsPlan, overrides: Overrides, config: Config): InjectedParts {
@@ -78,7 +78,7 @@ function build(plan: PartsPlan, overrides: Overrides, config: Config): InjectedP
   return {
     init: initContainer(overrides, config, initResourcesWithin(plan.budgeted, config.init.resources)),
     proxy: proxyContainer(
-      { bootstrap: texts.bootstrap, native: plan.native, hold: plan.hold, resources: proxyResourcesWithin(plan.budgeted, overrides), sleepAction: plan.sleepAction },
+      { bootstrap: texts.bootstrap, native: plan.native, hold: plan.hold, resources: proxyResourcesWithin(plan.budgeted, overrides), drain: plan.drain },
       overrides,
       config,
     ),

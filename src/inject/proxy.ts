@@ -16,7 +16,16 @@ export interface ProxyPlan {
   resources: ContainerResources;
   native: boolean;
   hold: boolean;
-  /** Whether the API server takes a preStop sleep action (else `sleep` is exec'd in the image). */
+  /** How a regular proxy drains before it is stopped (regular-proxy.ts preStopDrain). */
+  drain: Drain;
+}
+
+/**
+ * A regular proxy's preStop wait: `seconds` (0: no hook), as a sleep action where the API
+ * server takes one (`sleepAction`), else `sleep` run in the proxy image.
+ */
+export interface Drain {
+  seconds: number;
   sleepAction: boolean;
 }
 
@@ -75,7 +84,7 @@ export function proxyContainer(plan: ProxyPlan, overrides: Overrides, config: Co
       // A regular container placed first: the kubelet runs postStart to completion before
       // it starts the next container, so the app waits until the proxy answers /ready.
       ...(plan.hold ? { postStart: { exec: { command: [...config.proxy.holdCommand] } } } : {}),
-      ...drainBeforeStop(config.proxy.drainSeconds, plan.sleepAction),
+      ...drainBeforeStop(plan.drain),
     };
     if (Object.keys(c.lifecycle).length === 0) delete c.lifecycle;
   }
@@ -90,7 +99,7 @@ export function proxyContainer(plan: ProxyPlan, overrides: Overrides, config: Co
  * terminationGracePeriodSeconds bounds it). A native sidecar needs none: the kubelet
  * stops it only after the app containers have exited (KEP-753).
  */
-function drainBeforeStop(seconds: number, sleepAction: boolean): Pick<Lifecycle, 'preStop'> {
+function drainBeforeStop({ seconds, sleepAction }: Drain): Pick<Lifecycle, 'preStop'> {
   if (seconds === 0) return {};
   return { preStop: sleepAction ? { sleep: { seconds } } : { exec: { command: ['sleep', String(seconds)] } } };
 }

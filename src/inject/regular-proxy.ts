@@ -5,6 +5,7 @@
 import { runAsUserOf } from './conflicts.js';
 import { KEYS } from './keys.js';
 import { isRecord } from './shape.js';
+import type { Drain } from './proxy.js';
 import type { Container, Pod } from './types.js';
 import type { RedirectOptions } from '../iptables/options.js';
 
@@ -31,13 +32,11 @@ function ownedByJob(pod: Pod): boolean {
  */
 export function regularProxyWarnings(pod: Pod, hold: boolean, redirect: RedirectOptions, drainSeconds: number): string[] {
   const warnings: string[] = [];
-  // The preStop hook counts against the grace period (Kubernetes "Termination of Pods"):
-  // past it the kubelet kills the proxy, drained or not.
-  const grace = pod.spec.terminationGracePeriodSeconds;
-  if (typeof grace === 'number' && grace < drainSeconds) {
+  const grace = gracePeriodOf(pod);
+  if (grace.seconds < drainSeconds) {
     warnings.push(
-      `splice-proxy drains for ${drainSeconds}s (proxy.drainSeconds) before it stops, longer than this pod's terminationGracePeriodSeconds (${grace}): ` +
-        `the kubelet kills it after ${grace}s, cutting what is still in flight; raise terminationGracePeriodSeconds or ${NATIVE_HINT}`,
+      `splice-proxy's drain before it stops is cut to ${grace.seconds}s, this pod's terminationGracePeriodSeconds${grace.given ? '' : ' (the default)'}, ` +
+        `short of proxy.drainSeconds (${drainSeconds}s): what is still in flight after that is cut; raise terminationGracePeriodSeconds or ${NATIVE_HINT}`,
     );
   }
   const policy = pod.spec.restartPolicy;
@@ -67,6 +66,25 @@ export function regularProxyWarnings(pod: Pod, hold: boolean, redirect: Redirect
     );
   }
   return warnings;
+}
+
+// The API server's default for an unset spec.terminationGracePeriodSeconds.
+const DEFAULT_GRACE_SECONDS = 30;
+
+function gracePeriodOf(pod: Pod): { seconds: number; given: boolean } {
+  const grace = pod.spec.terminationGracePeriodSeconds;
+  return typeof grace === 'number' && grace >= 0 ? { seconds: grace, given: true } : { seconds: DEFAULT_GRACE_SECONDS, given: false };
+}
+
+/**
+ * How long a regular proxy's preStop hook waits, and in which form: proxy.drainSeconds,
+ * cut to the pod's terminationGracePeriodSeconds (30 when unset). The hook counts against
+ * the grace period (Kubernetes "Termination of Pods"), and the API server refuses a sleep
+ * action longer than it ("must be non-negative and less than terminationGracePeriodSeconds",
+ * KEP-3960), so the wait is never longer. 0 seconds: no hook.
+ */
+export function preStopDrain(pod: Pod, drainSeconds: number, sleepAction: boolean): Drain {
+  return { seconds: Math.min(drainSeconds, gracePeriodOf(pod).seconds), sleepAction };
 }
 
 /**

@@ -13,6 +13,7 @@ import { DEFAULT_CONTAINER_ANNOTATION } from './keys.js';
 import type { Overrides } from './overrides.js';
 import type { BudgetedResource } from './pod-resources.js';
 import { injectedParts } from './parts.js';
+import type { Drain } from './proxy.js';
 import type { Container, Pod } from './types.js';
 
 export interface RenderPlan {
@@ -21,8 +22,8 @@ export interface RenderPlan {
   hold: boolean;
   /** The resources the pod budgets at pod level (pod-resources.ts podBudget). */
   budgeted: readonly BudgetedResource[];
-  /** Whether the API server takes a preStop sleep action (engine.ts sleepActionSupported). */
-  sleepAction: boolean;
+  /** A regular proxy's preStop drain (regular-proxy.ts preStopDrain). */
+  drain: Drain;
 }
 
 export function serviceAccountOf(pod: Pod): string {
@@ -32,7 +33,7 @@ export function serviceAccountOf(pod: Pod): string {
 /** Returns a new pod that shares unchanged values with `pod`; neither may be modified afterwards. */
 export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config: Config): Pod {
   const parts = injectedParts(
-    { namespace: plan.namespace, serviceAccount: serviceAccountOf(pod), native: plan.native, hold: plan.hold, budgeted: plan.budgeted, sleepAction: plan.sleepAction },
+    { namespace: plan.namespace, serviceAccount: serviceAccountOf(pod), native: plan.native, hold: plan.hold, budgeted: plan.budgeted, drain: plan.drain },
     overrides,
     config,
   );

@@ -169,6 +169,9 @@ function podOf(o: {
           resources: sometimes(podResources),
           securityContext,
           restartPolicy: fc.constantFrom('Always', 'OnFailure', 'Never'),
+          // Around proxy.drainSeconds (5) and the API server's default (30): a regular
+          // proxy's preStop wait may not exceed it.
+          terminationGracePeriodSeconds: sometimes(fc.integer({ min: 0, max: 40 })),
         },
         { requiredKeys: ['containers'] },
       ),

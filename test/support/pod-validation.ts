@@ -84,6 +84,16 @@ export function validatePod(pod: Pod, minor?: number): Verdict {
         if (r === 'memory' && q && q.num % q.den !== 0n) warnings.push(`${String(c.name)}.resources.${kind}.memory: fractional byte value`);
       }
     }
+    // validateSleepAction: a sleep hook may not outlast the grace period (30 when unset).
+    const grace = typeof spec.terminationGracePeriodSeconds === 'number' ? spec.terminationGracePeriodSeconds : 30;
+    const lifecycle = isRecord(c.lifecycle) ? c.lifecycle : {};
+    for (const hook of ['postStart', 'preStop']) {
+      const h = lifecycle[hook];
+      const sleep = isRecord(h) && isRecord(h.sleep) ? h.sleep : undefined;
+      if (sleep && (typeof sleep.seconds !== 'number' || sleep.seconds < 0 || sleep.seconds > grace)) {
+        errors.push(`${String(c.name)}.lifecycle.${hook}.sleep.seconds: must be non-negative and less than terminationGracePeriodSeconds (${grace})`);
+      }
+    }
     const portNames = list(c.ports).map((p) => p.name).filter((n) => n !== undefined);
     for (const [i, n] of portNames.entries()) if (portNames.indexOf(n) !== i) errors.push(`${String(c.name)}: duplicate port name ${String(n)}`);
   }

@@ -203,7 +203,9 @@ function tcpProxy(statPrefix: string, cluster: string, log: JsonObject[], extra:
       stat_prefix: statPrefix,
       cluster,
       // Envoy closes a connection idle for an hour by default; without a proxy nothing
-      // would, so neither does splice (the app's own timeouts and keepalives still apply).
+      // would, so neither does splice. The app's keepalive probes end at the proxy, so the
+      // proxy's own sockets keep alive instead (keepAlive), and a peer that vanished is
+      // still found out, as the kernel would have found it for the app.
       idle_timeout: '0s',
       ...(log.length ? { access_log: log } : {}),
       ...extra,
@@ -360,6 +362,7 @@ function inboundListener(input: BootstrapInput): JsonObject {
   return {
     name: 'inbound',
     ...bindTo(input, PROXY_PORTS.inbound),
+    socket_options: keepAlive(),
     stat_prefix: 'inbound',
     listener_filters: [originalDst()],
     filter_chains: [
@@ -379,8 +382,9 @@ function inboundListener(input: BootstrapInput): JsonObject {
  * certificate of this trust domain gets through; the server name the peer sent is the app
  * port it wants, and the connection goes to that port on the address it arrived at (the
  * pod's own), never anywhere else. One chain per address family, as an IPv6 address needs
- * brackets before its port. A server name that is not a port leaves the filter state
- * unset, and Envoy then connects to 15008 itself in plaintext, which no chain accepts.
+ * brackets before its port. A server name that names one of the proxy's own ports is
+ * refused by a chain of its own, before any handshake; one that is not a port at all
+ * leaves the destination unset, and the connection finds no host and is closed.
  */
 function mtlsListener(input: BootstrapInput): JsonObject {
   const downstreamTls: JsonObject = {
@@ -390,9 +394,40 @@ function mtlsListener(input: BootstrapInput): JsonObject {
   };
   const families: Array<[string, string, string]> = [['inbound-mtls', '0.0.0.0/0', '%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%:%REQUESTED_SERVER_NAME%']];
   if (input.ipv6) families.push(['inbound-mtls-ipv6', '::/0', '[%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%]:%REQUESTED_SERVER_NAME%']);
+  const peerChains = families.map(([name, family, destination]) => ({
+    name,
+    filter_chain_match: { prefix_ranges: [cidrRange(family)], transport_protocol: 'tls', application_protocols: [MESH_ALPN] },
+    transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: downstreamTls },
+    // A client that starts a handshake and stalls is not left holding the connection.
+    transport_socket_connect_timeout: '10s',
+    filters: [
+      setFilterState(ORIGINAL_DST_ADDRESS, destination, false),
+      tcpProxy('inbound_mtls', INBOUND_CLUSTER, accessLog('inbound', MTLS_DESTINATION), {
+        // The app is dialled only once the peer has proved a mesh identity: a client that
+        // fails the handshake never opens a connection to it.
+        upstream_connect_mode: 'ON_DOWNSTREAM_TLS_HANDSHAKE',
+        max_early_data_bytes: 0,
+      }),
+    ],
+  }));
+  const proxyPortChain = {
+    // The admin, the capture ports, 15008 itself: nothing a peer should reach through here
+    // (the admin listens on loopback only, the capture ports would loop). Matched by server
+    // name before any handshake, and closed unanswered. The same address ranges as the
+    // chains above, or Envoy, which compares addresses first, would never get this far.
+    name: 'inbound-mtls-proxy-port',
+    filter_chain_match: {
+      prefix_ranges: families.map(([, family]) => cidrRange(family)),
+      server_names: Object.values(PROXY_PORTS).map(String),
+      transport_protocol: 'tls',
+      application_protocols: [MESH_ALPN],
+    },
+    filters: [tcpProxy('inbound_mtls_proxy_port', BLACKHOLE_CLUSTER, accessLog('inbound'))],
+  };
   return {
     name: 'inbound-mtls',
     ...bindTo(input, PROXY_PORTS.mtls),
+    socket_options: keepAlive(),
     stat_prefix: 'inbound_mtls',
     listener_filters: [
       {
@@ -405,27 +440,14 @@ function mtlsListener(input: BootstrapInput): JsonObject {
     // Connections no chain takes (not TLS, another ALPN) are logged too, with who sent them;
     // the others are logged by their chain's tcp_proxy.
     access_log: accessLog('inbound').map((log) => ({ ...log, filter: { response_flag_filter: { flags: ['NFCF'] } } })),
-    filter_chains: families.map(([name, family, destination]) => ({
-      name,
-      filter_chain_match: { prefix_ranges: [cidrRange(family)], transport_protocol: 'tls', application_protocols: [MESH_ALPN] },
-      transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: downstreamTls },
-      filters: [
-        setFilterState(ORIGINAL_DST_ADDRESS, destination, false),
-        tcpProxy('inbound_mtls', INBOUND_CLUSTER, accessLog('inbound', MTLS_DESTINATION), {
-          // The app is dialled only once the peer has proved a mesh identity: a client that
-          // fails the handshake never opens a connection to it.
-          upstream_connect_mode: 'ON_DOWNSTREAM_TLS_HANDSHAKE',
-          max_early_data_bytes: 0,
-        }),
-      ],
-    })),
+    filter_chains: [proxyPortChain, ...peerChains],
   };
 }
 
 /**
  * Envoy's default circuit breakers allow 1,024 connections and 1,024 pending connections
  * per cluster, and close the rest at once (`UO`): far fewer than an app holds without a
- * proxy. Every cluster of the proxy gets the configured limit instead.
+ * proxy. Every cluster to an original destination gets the configured limit instead.
  */
 function connectionLimits(input: BootstrapInput): JsonObject {
   const n = input.maxConnections;
@@ -439,7 +461,17 @@ function originalDstCluster(input: BootstrapInput, name: string): JsonObject {
     lb_policy: 'CLUSTER_PROVIDED',
     connect_timeout: '10s',
     circuit_breakers: connectionLimits(input),
+    // The kernel's keepalive timing (net.ipv4.tcp_keepalive_*), as the app's own would use.
+    upstream_connection_options: { tcp_keepalive: {} },
   };
+}
+
+/**
+ * SO_KEEPALIVE on a listening socket, which the connections it accepts inherit (Linux), so
+ * a client that vanished without a FIN or RST is found out as it would be without a proxy.
+ */
+function keepAlive(): JsonObject[] {
+  return [{ description: 'SO_KEEPALIVE', level: 1, name: 9, int_value: 1, state: 'STATE_PREBIND' }];
 }
 
 /** To a meshed destination: mTLS to its proxy's mTLS port, whatever port the app dialled. */

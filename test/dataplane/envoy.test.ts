@@ -208,14 +208,17 @@ describe(`Envoy ${ENVOY_VERSION} running the rendered bootstrap`, () => {
       ['another CA', { cert: foreign.cert, key: foreign.key }],
       ['another trust domain', { cert: otherDomain.cert, key: otherDomain.key }],
       ['another ALPN', { cert: good.cert, key: good.key, alpn: ['h2'] }],
+      // The proxy's own ports: closed before any handshake.
+      ['the admin port as server name', { cert: good.cert, key: good.key, servername: String(PROXY_PORTS.admin) }],
+      ['the inbound capture port as server name', { cert: good.cert, key: good.key, servername: String(PROXY_PORTS.inbound) }],
+      ['15008 itself as server name', { cert: good.cert, key: good.key, servername: String(PROXY_PORTS.mtls) }],
     ];
     // These complete the handshake (the peer is a mesh client), then find nothing to reach.
     const nowhere: Array<[string, Partial<Extract<ProbeRequest, { kind: 'tls' }>>]> = [
-      // Not a port: no destination is set, and Envoy's fallback (its own 15008, in
-      // plaintext) is refused by every chain.
+      // Not a port: no destination is set, and the connection finds no host.
       ['a server name that is not a port', { cert: good.cert, key: good.key, servername: 'web.demo.svc' }],
-      // The admin listens on loopback only: the pod's own address has nothing there.
-      ['the admin port as server name', { cert: good.cert, key: good.key, servername: String(PROXY_PORTS.admin) }],
+      // Port 0: nothing can be dialled there.
+      ['port 0 as server name', { cert: good.cert, key: good.key, servername: '0' }],
     ];
     for (const [what, extra] of [...cases, ...nowhere]) {
       const r = await probe(the().ns, tls(extra), CLIENT_UID);
@@ -224,6 +227,14 @@ describe(`Envoy ${ENVOY_VERSION} running the rendered bootstrap`, () => {
       assert.notEqual(r.error, 'timeout', `${what}: ${JSON.stringify(r)}`);
       if (cases.some(([w]) => w === what)) assert.ok(r.error !== undefined, `${what}: refused in the handshake: ${JSON.stringify(r)}`);
     }
+    await live();
+  });
+
+  test('a client that sends its ClientHello to 15008 and then stalls is closed after 10 s, not held', async () => {
+    const r = await probe(the().ns, { kind: 'tls-stall', host: APP_IP, port: PROXY_PORTS.mtls, alpn: [MESH_ALPN], servername: String(INBOUND_APP_PORT), timeoutMs: 20_000 }, CLIENT_UID);
+    process.stdout.write(`stalled handshake on 15008 closed after ${r.closedAfterMs} ms\n`);
+    assert.equal(r.error, undefined, JSON.stringify(r));
+    assert.ok(Number(r.closedAfterMs) >= 9_000 && Number(r.closedAfterMs) <= 14_000, JSON.stringify(r));
     await live();
   });
 

@@ -156,7 +156,9 @@ export async function eventually<T>(
 export type ProbeRequest =
   | { kind: 'http'; host: string; port: number; path: string }
   | { kind: 'tcp'; host: string; port: number; send: string }
-  | { kind: 'tls'; host: string; port: number; send: string; ca: string; cert?: string; key?: string; alpn?: string[]; servername?: string };
+  | { kind: 'tls'; host: string; port: number; send: string; ca: string; cert?: string; key?: string; alpn?: string[]; servername?: string }
+  /** A TLS client's first flight (its ClientHello) and then nothing: how long until the server closes. */
+  | { kind: 'tls-stall'; host: string; port: number; alpn: string[]; servername: string; timeoutMs: number };
 
 export interface ProbeResult {
   status?: number;
@@ -167,6 +169,8 @@ export interface ProbeResult {
   /** TLS: the server certificate's subjectAltName, as node prints it ("URI:spiffe://…"). */
   peerSan?: string;
   peerFingerprint?: string;
+  /** tls-stall: when the server closed the connection, in ms after the ClientHello. */
+  closedAfterMs?: number;
   error?: string;
 }
 
@@ -179,8 +183,22 @@ import http from 'node:http';
 const req = JSON.parse(process.env.SPLICE_PROBE);
 // Exit only once stdout is written: a pipe takes large answers (a metrics scrape) in several writes.
 const done = (r) => process.stdout.write(JSON.stringify(r), () => process.exit(0));
-setTimeout(() => done({ error: 'timeout' }), 5000);
-if (req.kind === 'http') {
+setTimeout(() => done({ error: 'timeout' }), req.timeoutMs ?? 5000);
+if (req.kind === 'tls-stall') {
+  // A real TLS client's first flight, caught on a local socket, is sent to the target;
+  // then the client says nothing more, whatever the server answers.
+  const grab = net.createServer((s) => s.once('data', (hello) => {
+    s.destroy();
+    grab.close();
+    const sent = Date.now();
+    const c = net.connect({ host: req.host, port: req.port }, () => c.write(hello));
+    c.resume();
+    c.on('error', () => {});
+    c.on('close', () => done({ closedAfterMs: Date.now() - sent }));
+  })).listen(0, '127.0.0.1', () => {
+    tls.connect({ host: '127.0.0.1', port: grab.address().port, servername: req.servername, ALPNProtocols: req.alpn, rejectUnauthorized: false }).on('error', () => {});
+  });
+} else if (req.kind === 'http') {
   http.get({ host: req.host, port: req.port, path: req.path, agent: false }, (res) => {
     let body = '';
     res.setEncoding('utf8');
@@ -213,7 +231,8 @@ if (req.kind === 'http') {
 export async function probe(ns: Netns, req: ProbeRequest, uid?: number): Promise<ProbeResult> {
   const node = [process.execPath, '--input-type=module', '-e', PROBE];
   const [cmd, ...args] = uid === undefined ? node : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', ...node];
-  const r = await ns.exec(cmd as string, args, { env: { ...process.env, SPLICE_PROBE: JSON.stringify(req) }, timeoutMs: 10_000 });
+  const limit = 'timeoutMs' in req ? req.timeoutMs : 5_000;
+  const r = await ns.exec(cmd as string, args, { env: { ...process.env, SPLICE_PROBE: JSON.stringify(req) }, timeoutMs: limit + 5_000 });
   if (r.code !== 0) throw new Error(`probe ${JSON.stringify(req.kind)} failed (${r.code}): ${r.stderr.trim()}`);
   return JSON.parse(r.stdout) as ProbeResult;
 }

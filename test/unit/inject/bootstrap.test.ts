@@ -110,7 +110,7 @@ describe('renderBootstrap', () => {
     assert.equal(JSON.stringify(v4).includes('"::"'), false);
     const mtls = ls.find((l) => l.name === 'inbound-mtls');
     assert.ok(mtls);
-    assert.deepEqual(chains(mtls).map((c) => c.name), ['inbound-mtls']);
+    assert.deepEqual(chains(mtls).map((c) => c.name), ['inbound-mtls-proxy-port', 'inbound-mtls']);
   });
 
   test('every cluster to an original destination carries the configured connection limit, not Envoy\'s 1,024', () => {
@@ -204,12 +204,24 @@ describe('renderBootstrap', () => {
     const l = listenerOn(PROXY_PORTS.mtls);
     assert.deepEqual(listenerFilterNames(l), ['envoy.filters.listener.tls_inspector']);
     const byName = Object.fromEntries(chains(l).map((c) => [String(c.name), c]));
-    assert.deepEqual(Object.keys(byName), ['inbound-mtls', 'inbound-mtls-ipv6'], 'no default chain: anything else is closed');
+    assert.deepEqual(Object.keys(byName), ['inbound-mtls-proxy-port', 'inbound-mtls', 'inbound-mtls-ipv6'], 'no default chain: anything else is closed');
+    // A server name naming one of the proxy's own ports: closed before any handshake.
+    const refused = byName['inbound-mtls-proxy-port'] as JsonObject;
+    assert.deepEqual(refused.filter_chain_match, {
+      prefix_ranges: [{ address_prefix: '0.0.0.0', prefix_len: 0 }, { address_prefix: '::', prefix_len: 0 }],
+      server_names: ['15000', '15001', '15006', '15008', '15021', '15090'],
+      transport_protocol: 'tls',
+      application_protocols: [MESH_ALPN],
+    });
+    assert.equal(refused.transport_socket, undefined);
+    assert.equal(cluster(at(tcpProxyOf(refused), 'cluster')).type, 'STATIC', 'the blackhole');
+    assert.deepEqual(endpointsOf(cluster(at(tcpProxyOf(refused), 'cluster'))), []);
     for (const [name, family, destination] of [
       ['inbound-mtls', '0.0.0.0', '%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%:%REQUESTED_SERVER_NAME%'],
       ['inbound-mtls-ipv6', '::', '[%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%]:%REQUESTED_SERVER_NAME%'],
     ] as const) {
       const chain = byName[name] as JsonObject;
+      assert.equal(chain.transport_socket_connect_timeout, '10s', 'a stalled handshake is closed');
       assert.deepEqual(chain.filter_chain_match, {
         prefix_ranges: [{ address_prefix: family, prefix_len: 0 }], transport_protocol: 'tls', application_protocols: [MESH_ALPN],
       });
@@ -276,7 +288,7 @@ describe('renderBootstrap', () => {
     const passthrough = logFormat(chainNamed(listenerOn(PROXY_PORTS.inbound), 'inbound-passthrough'));
     assert.equal(passthrough.original_destination, '%DOWNSTREAM_LOCAL_ADDRESS%');
     assert.equal(passthrough.peer_identity, '%DOWNSTREAM_PEER_URI_SAN%');
-    for (const chain of chains(listenerOn(PROXY_PORTS.mtls))) {
+    for (const chain of chains(listenerOn(PROXY_PORTS.mtls)).filter((c) => c.name !== 'inbound-mtls-proxy-port')) {
       const f = logFormat(chain);
       // Not 15008, where the connection arrived: the app address it was forwarded to.
       assert.equal(f.original_destination, '%FILTER_STATE(envoy.network.transport_socket.original_dst_address:PLAIN)%');
@@ -289,6 +301,13 @@ describe('renderBootstrap', () => {
       assert.equal(out.direction, 'outbound');
       assert.equal(out.peer_identity, '%UPSTREAM_PEER_URI_SAN%');
     }
+  });
+
+  test('the proxy\'s sockets keep alive on both sides, as the app\'s own would have: accepted ones by the listener, dialled ones by the cluster', () => {
+    for (const port of [PROXY_PORTS.inbound, PROXY_PORTS.mtls]) {
+      assert.deepEqual(listenerOn(port).socket_options, [{ description: 'SO_KEEPALIVE', level: 1, name: 9, int_value: 1, state: 'STATE_PREBIND' }], String(port));
+    }
+    for (const c of clusters.filter((x) => x.type === 'ORIGINAL_DST')) assert.deepEqual(c.upstream_connection_options, { tcp_keepalive: {} }, String(c.name));
   });
 
   test('no tcp_proxy closes an idle connection: without a proxy nothing would', () => {

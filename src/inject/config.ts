@@ -3,6 +3,7 @@
 // object; a bad key is an error naming the key and the value, never a silent default.
 
 import { deepFreeze } from './frozen.js';
+import { SPLICE_VERSION } from '../version.js';
 import { checkResourceValue, exceeds } from './quantity.js';
 import { isRecord } from './shape.js';
 import { isIPv6Cidr, parseCidrs, parsePorts, ValueError } from '../iptables/options.js';
@@ -105,7 +106,9 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
     maxConnections: 100_000,
   },
   init: {
-    image: 'ghcr.io/splice-dev/splice:0.1.0',
+    // The splice image of the same version: splice-init takes exactly the flags this
+    // version writes into the pod (a newer flag would stop an older image).
+    image: `ghcr.io/splice-dev/splice:${SPLICE_VERSION}`,
     resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '64Mi' } },
   },
   redirect: {

@@ -10,7 +10,8 @@ const USAGE = `Usage: splice iptables [--apply] [flags]
 
 Renders the nat-table rules that send a pod's TCP traffic through the proxy. Without
 --apply both rule sets are printed; with --apply they replace the nat table of the
-current network namespace (IPv6 is skipped, with the reason, where it is disabled).
+current network namespace (IPv6 is skipped, with the reason, with --ipv6 false or where
+the namespace has no IPv6).
 
   --apply                          install the rules (needs NET_ADMIN)
   --proxy-uid N                    traffic from this uid is never redirected
@@ -21,6 +22,7 @@ current network namespace (IPv6 is skipped, with the reason, where it is disable
   --exclude-outbound-ports L       destination ports never captured outbound
   --include-outbound-cidrs L       destinations to capture, "*" for all, "" for none
   --exclude-outbound-cidrs L       destinations never captured
+  --ipv6 true|false                redirect IPv6 too (only where the proxy listens on ::)
   --help, -h                       this text
 
 L is a comma-separated list; "--flag=value" works too. Defaults:
@@ -44,7 +46,8 @@ export async function iptablesCommand(argv: string[], io: CliIO): Promise<number
   }
   const rules = renderRules(parsed.options);
   if (!parsed.switches.has('--apply')) {
-    io.stdout(`# IPv4: iptables-restore\n${rules.ipv4}\n# IPv6: ip6tables-restore\n${rules.ipv6}`);
+    const ipv6 = rules.ipv6 === undefined ? '# IPv6: not redirected (--ipv6 false)\n' : `# IPv6: ip6tables-restore\n${rules.ipv6}`;
+    io.stdout(`# IPv4: iptables-restore\n${rules.ipv4}\n${ipv6}`);
     return 0;
   }
   try {

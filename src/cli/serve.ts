@@ -11,7 +11,8 @@
 import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ConfigError, type Config } from '../inject/config.js';
+import { ConfigError, ipv6Redirected, meshCidrList, type Config } from '../inject/config.js';
+import { isIPv6Cidr } from '../iptables/options.js';
 import { injectPod } from '../inject/engine.js';
 import type { ClusterFacts } from '../inject/types.js';
 // Loaded even for --local, which needs no cluster: the benchmark measures --local, and
@@ -336,6 +337,10 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
   // encrypts nothing outbound looks healthy in every other way.
   if (config.proxy.meshCidrs.trim() === '') {
     logger.warn('proxy.meshCidrs is empty: injected proxies give no outbound connection mTLS (inbound still accepts it); set it to the pod CIDRs');
+  }
+  const v6Mesh = meshCidrList(config.proxy.meshCidrs).filter(isIPv6Cidr);
+  if (v6Mesh.length > 0 && !ipv6Redirected(config)) {
+    logger.warn({ meshCidrs: v6Mesh }, 'proxy.ipv6 is disabled, so IPv6 connections bypass the proxy: the IPv6 mesh CIDRs get no mTLS; set proxy.ipv6 to auto or enabled');
   }
 
   const why = await shutdownRequested(deps.signal);

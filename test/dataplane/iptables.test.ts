@@ -202,6 +202,21 @@ describe('splice iptables --apply in a network namespace', () => {
     }
   });
 
+  test('--ipv6 false: IPv4 installed, ip6tables never run though the namespace has IPv6, and the log says why', () => {
+    requireDataplane();
+    const ns = createNetns('v6off');
+    try {
+      const r = apply(ns, ['--ipv6', 'false']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^IPv4: nat table installed with iptables-restore$/m);
+      assert.equal(r.stderr, 'IPv6: not redirected (--ipv6 false: the proxy does not listen on IPv6), ip6tables-restore not run\n');
+      assert.match(save(ns, 'iptables-save'), /^:SPLICE_OUTPUT /m);
+      assert.doesNotMatch(save(ns, 'ip6tables-save'), /SPLICE/);
+    } finally {
+      deleteNetns(ns);
+    }
+  });
+
   test('without NET_ADMIN the restore fails: exit 1, naming the command and its error', () => {
     requireDataplane();
     const ns = createNetns('nocap');

@@ -34,11 +34,18 @@ describe('splice iptables (without --apply)', () => {
     assert.match(v6, /--uid-owner 2102 /);
   });
 
+  test('--ipv6 false: the IPv4 rules, and a line saying IPv6 is not redirected', async () => {
+    const { code, stdout } = await run(['--ipv6', 'false']);
+    assert.equal(code, 0);
+    assert.equal(stdout, `# IPv4: iptables-restore\n${renderRules(defaultRedirectOptions()).ipv4}\n# IPv6: not redirected (--ipv6 false)\n`);
+    assert.equal((await run(['--ipv6', 'maybe'])).code, 2);
+  });
+
   test('--help prints usage naming every flag', async () => {
     const { code, stdout } = await run(['--help']);
     assert.equal(code, 0);
     for (const flag of ['--apply', '--proxy-uid', '--inbound-port', '--outbound-port', '--include-inbound-ports',
-      '--exclude-inbound-ports', '--exclude-outbound-ports', '--include-outbound-cidrs', '--exclude-outbound-cidrs']) {
+      '--exclude-inbound-ports', '--exclude-outbound-ports', '--include-outbound-cidrs', '--exclude-outbound-cidrs', '--ipv6']) {
       assert.ok(stdout.includes(`  ${flag} `), `usage lists ${flag}`);
     }
     assert.equal((await run(['-h'])).stdout, stdout);

@@ -125,6 +125,27 @@ describe('splice serve flags', () => {
   });
 });
 
+describe('splice serve --local with IPv6 mesh CIDRs but proxy.ipv6 disabled', () => {
+  test('warns once, naming the CIDRs that get no mTLS', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'splice-serve-v6-'));
+    const file = join(dir, 'config.yaml');
+    await writeFile(file, 'proxy:\n  meshCidrs: "10.244.0.0/16,fd00:10:244::/56"\n  ipv6: disabled\n');
+    const serve = startServe(['--local', '--port', '0', '--metrics-port', '0', '--config', file]);
+    try {
+      await serve.listening();
+      const warnings = () => serve.stdout().split('\n').filter((l) => l.includes('proxy.ipv6 is disabled'));
+      await eventually(() => warnings().length > 0);
+      assert.equal(warnings().length, 1, serve.stdout());
+      const line = JSON.parse(warnings()[0] ?? '{}') as { level: number; meshCidrs: string[] };
+      assert.equal(line.level, 40);
+      assert.deepEqual(line.meshCidrs, ['fd00:10:244::/56']);
+    } finally {
+      serve.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('splice serve --local', () => {
   let serve: Running;
   let urls: Awaited<ReturnType<Running['listening']>>;

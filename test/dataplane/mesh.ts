@@ -294,5 +294,9 @@ export async function stats(p: MeshPod, filter: string): Promise<Map<string, num
   return out;
 }
 
-/** One counter of pod `p`'s proxy; 0 when Envoy has not created it. */
-export const stat = async (p: MeshPod, name: string): Promise<number> => (await stats(p, `^${name.replace(/\./g, '\\.')}$`)).get(name) ?? 0;
+/** One counter of pod `p`'s proxy; a name Envoy does not have is an error, not 0. */
+export async function stat(p: MeshPod, name: string): Promise<number> {
+  const value = (await stats(p, `^${name.replace(/\./g, '\\.')}$`)).get(name);
+  if (value === undefined) throw new Error(`pod ${p.name}'s proxy has no counter ${name}`);
+  return value;
+}

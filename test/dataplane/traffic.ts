@@ -17,7 +17,7 @@ import { startInNetns } from './netns.js';
 export const TRAFFIC_PORTS = Object.freeze({
   /** Reads to end of stream, then answers `from <peer> got <n>` and a fixed body, then FIN. */
   echo: 7001,
-  /** Speaks first: a banner line as soon as the connection is accepted. */
+  /** Speaks first: a banner line as soon as the connection is accepted (SMTP-like). */
   banner: 7002,
   /** Sends part of an answer, then resets the connection (RST). */
   abort: 7003,
@@ -100,16 +100,14 @@ function follow(port, onConnect) {
   return new Promise((resolve) => {
     const s = net.connect({ host: req.host, port });
     const chunks = [];
-    let firstByteMs;
-    let connectedAt;
     let settled = false;
     const finish = (end) => {
       if (settled) return;
       settled = true;
-      resolve({ data: Buffer.concat(chunks), end, firstByteMs });
+      resolve({ data: Buffer.concat(chunks), end });
     };
-    s.on('connect', () => { connectedAt = now(); onConnect(s); });
-    s.on('data', (d) => { if (firstByteMs === undefined) firstByteMs = now() - connectedAt; chunks.push(d); });
+    s.on('connect', () => onConnect(s));
+    s.on('data', (d) => chunks.push(d));
     s.on('end', () => finish('FIN'));
     s.on('error', (e) => finish(e.code || e.message));
     s.on('close', () => finish('close'));
@@ -145,10 +143,6 @@ async function main() {
     return done({ bodyBytes: r.data.length, error: r.error ?? 'the server recorded nothing' });
   }
   if (req.op === 'banner') {
-    const r = await follow(P.banner, () => {});
-    return done({ banner: r.data.toString().trim(), firstByteMs: r.firstByteMs, end: r.end });
-  }
-  if (req.op === 'banner-wait') {
     // Waits for the banner, then closes: how long a server-first greeting takes.
     const s = net.connect({ host: req.host, port: P.banner });
     let t0;
@@ -233,7 +227,7 @@ export function startTrafficServer(ns: Netns, script: string, uid: number): Prom
 
 export type TrafficOp =
   | { op: 'echo'; port?: number }
-  | { op: 'banner' | 'banner-wait' | 'abort' | 'client-abort' | 'late-send' }
+  | { op: 'banner' | 'abort' | 'client-abort' | 'late-send' }
   | { op: 'hold'; n: number; holdMs: number };
 
 export type TrafficResult = Record<string, unknown> & { error?: string };

@@ -11,6 +11,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { ENVOY_VERSION, eventually, type Netns } from './envoy.js';
 import { injectPod } from '../../src/inject/engine.js';
 import { INJECTED_NAMES, KEYS } from '../../src/inject/keys.js';
@@ -50,6 +51,15 @@ const print = (line: string) => process.stdout.write(`${line}\n`);
 const plain = (text: string) => text.replace(/::ffff:(\d)/g, '$1');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
+/** A field of the proxy process's /proc status (VmRSS, VmHWM), in KiB. */
+async function memoryKiB(p: MeshPod, field: 'VmRSS' | 'VmHWM'): Promise<number> {
+  const pid = p.envoy.child.pid;
+  assert.equal((await readFile(`/proc/${pid}/comm`, 'utf8')).trim(), 'envoy', 'the spawned pid is Envoy itself (each wrapper execs the next)');
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+  assert.ok(m?.[1], `${field} of pid ${pid}`);
+  return Number(m[1]);
+}
+
 const hostPort = (host: string, port: number) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`);
 
 /**
@@ -87,6 +97,8 @@ describe(`splice's proxies are transparent: every path against a no-proxy baseli
   });
 
   test(`${CONNECTIONS} connections held at once on every path, as many as without a proxy`, async () => {
+    const { a, b } = m();
+    const rssBefore = await Promise.all([a, b].map((p) => memoryKiB(p, 'VmRSS')));
     let baseline: TrafficResult | undefined;
     for (const p of paths(m(), 4)) {
       const r = await run(p, { op: 'hold', n: CONNECTIONS, holdMs: 2_000 }, 60_000);
@@ -96,7 +108,12 @@ describe(`splice's proxies are transparent: every path against a no-proxy baseli
       assert.equal(baseline.held, CONNECTIONS, 'the baseline holds them all (else the machine, not the proxy, is the limit)');
       assert.equal(r.held, baseline.held, `${p.name}: ${JSON.stringify(r)}`);
     }
-    const { a, b } = m();
+    // What holding them cost each proxy at its peak: the figure the README's sizing uses.
+    for (const [i, p] of [a, b].entries()) {
+      const peak = await memoryKiB(p, 'VmHWM');
+      const before = rssBefore[i] ?? 0;
+      print(`connections, pod ${p.name}'s Envoy: ${Math.round(before / 1024)} MiB before, ${Math.round(peak / 1024)} MiB at its peak, ${((peak - before) / CONNECTIONS).toFixed(1)} KiB a connection`);
+    }
     for (const [pod, counter] of [
       [a, 'cluster.outbound-mtls.upstream_cx_overflow'],
       [a, 'cluster.outbound-passthrough.upstream_cx_overflow'],
@@ -173,7 +190,7 @@ describe(`splice's proxies are transparent: every path against a no-proxy baseli
     for (const p of paths(m(), 4)) {
       const times: number[] = [];
       for (let i = 0; i < BANNER_ROUNDS; i++) {
-        const r = await run(p, { op: 'banner-wait' });
+        const r = await run(p, { op: 'banner' });
         assert.equal(r.banner, '220 splice-test ready', `${p.name}: ${JSON.stringify(r)}`);
         times.push(Number(r.firstByteMs));
       }
@@ -231,7 +248,7 @@ describe(`splice's proxies are transparent: every path against a no-proxy baseli
   });
 
   // Last: it stops A's proxy.
-  test('shutdown: a regular proxy serves through its preStop drain, and only then gets SIGTERM, on which Envoy exits at once', async () => {
+  test('shutdown, replayed in the kubelet\'s order: the app\'s calls during the rendered preStop wait are served; after SIGTERM Envoy is gone at once', async () => {
     const { a, config } = m();
     // The hook splice renders for a regular splice-proxy, replayed in the kubelet's order
     // against A's running proxy (same bootstrap): the app is signalled at once and makes

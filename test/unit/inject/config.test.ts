@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { ConfigError, DEFAULT_CONFIG, meshCidrList, parseConfig } from '../../../src/inject/config.js';
+import { ConfigError, DEFAULT_CONFIG, ipv6Redirected, meshCidrList, parseConfig } from '../../../src/inject/config.js';
 import { SPLICE_VERSION } from '../../../src/version.js';
 import { REPO } from '../../support/golden.js';
 
@@ -66,6 +66,24 @@ describe('config', () => {
     assert.match(problems({ proxy: { meshCidrs: '10.244.1.0/16' } })[0] ?? '', /^proxy\.meshCidrs: has "10\.244\.1\.0\/16", whose host bits are set; the network is 10\.244\.0\.0\/16/);
     assert.match(problems({ proxy: { meshCidrs: ['10.244.0.0/16'] } })[0] ?? '', /^proxy\.meshCidrs: must be a string of comma-separated CIDRs/);
   });
+  test('proxy.ipv6: auto by default, on exactly when the mesh CIDRs name an IPv6 network; other values refused by name', () => {
+    assert.equal(DEFAULT_CONFIG.proxy.ipv6, 'auto');
+    assert.equal(ipv6Redirected(DEFAULT_CONFIG), false, 'no mesh CIDRs: IPv4 only');
+    assert.equal(ipv6Redirected(parseConfig({ proxy: { meshCidrs: '10.244.0.0/16' } })), false);
+    assert.equal(ipv6Redirected(parseConfig({ proxy: { meshCidrs: '10.244.0.0/16,fd00:10:244::/56' } })), true);
+    assert.equal(ipv6Redirected(parseConfig({ proxy: { ipv6: 'enabled' } })), true);
+    assert.equal(ipv6Redirected(parseConfig({ proxy: { ipv6: 'disabled', meshCidrs: 'fd00:10:244::/56' } })), false);
+    assert.deepEqual(problems({ proxy: { ipv6: true } }), ['proxy.ipv6: must be one of auto, enabled, disabled (got true)']);
+  });
+
+  test('proxy.maxConnections: 100000 by default, a whole number from 16 to 2^32-1', () => {
+    assert.equal(DEFAULT_CONFIG.proxy.maxConnections, 100_000);
+    assert.equal(parseConfig({ proxy: { maxConnections: 5_000 } }).proxy.maxConnections, 5_000);
+    for (const bad of [15, 4_294_967_296, 1.5, '5000', -1]) {
+      assert.deepEqual(problems({ proxy: { maxConnections: bad } }), [`proxy.maxConnections: must be a whole number from 16 to 4294967295 (got ${JSON.stringify(bad)})`], String(bad));
+    }
+  });
+
   test('proxy.resources and init.resources: each value by its resource\'s rules, requests at most limits', () => {
     assert.match(problems({ proxy: { resources: { limits: { memory: '200m' } } } })[0] ?? '', /^proxy\.resources\.limits\.memory: "200m" is 0\.2 bytes, .*did you mean "200Mi"/);
     assert.match(problems({ init: { resources: { requests: { cpu: '10Mi' } } } })[0] ?? '', /^init\.resources\.requests\.cpu: "10Mi" uses the binary suffix "Mi".*did you mean "10m"/);

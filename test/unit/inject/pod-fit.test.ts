@@ -33,6 +33,7 @@ describe('the proxy ports, uid and names', () => {
     [15000, /admin port/],
     [15001, /outbound capture port/],
     [15006, /inbound capture port/],
+    [15008, /mTLS port \(every connection from a mesh peer arrives there\)/],
     [15021, /readiness port/],
     [15090, /Prometheus metrics port/],
   ] as const) {

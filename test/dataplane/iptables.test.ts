@@ -186,35 +186,31 @@ describe('splice iptables --apply in a network namespace', () => {
     });
   });
 
-  test('IPv6 disabled in the namespace: IPv4 installed, IPv6 skipped with the reason on stderr', () => {
+  /** Applies in a fresh namespace (`prepare` runs first): IPv4 installed, ip6tables left untouched, `why` on stderr. */
+  function assertIpv6Skipped(label: string, prepare: (ns: string) => void, args: string[], why: string): void {
     requireDataplane();
-    const ns = createNetns('nov6');
+    const ns = createNetns(label);
     try {
-      must('ip', ['netns', 'exec', ns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6']);
-      const r = apply(ns, []);
+      prepare(ns);
+      const r = apply(ns, args);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^IPv4: nat table installed with iptables-restore$/m);
-      assert.equal(r.stderr, 'IPv6: skipped, ip6tables-restore not run: /proc/sys/net/ipv6/conf/all/disable_ipv6 is 1: IPv6 is disabled in this network namespace\n');
+      assert.equal(r.stderr, why);
       assert.match(save(ns, 'iptables-save'), /^:SPLICE_OUTPUT /m);
       assert.doesNotMatch(save(ns, 'ip6tables-save'), /SPLICE/);
     } finally {
       deleteNetns(ns);
     }
+  }
+
+  test('IPv6 disabled in the namespace: IPv4 installed, IPv6 skipped with the reason on stderr', () => {
+    assertIpv6Skipped('nov6', (ns) => must('ip', ['netns', 'exec', ns, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6']), [],
+      'IPv6: skipped, ip6tables-restore not run: /proc/sys/net/ipv6/conf/all/disable_ipv6 is 1: IPv6 is disabled in this network namespace\n');
   });
 
   test('--ipv6 false: IPv4 installed, ip6tables never run though the namespace has IPv6, and the log says why', () => {
-    requireDataplane();
-    const ns = createNetns('v6off');
-    try {
-      const r = apply(ns, ['--ipv6', 'false']);
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /^IPv4: nat table installed with iptables-restore$/m);
-      assert.equal(r.stderr, 'IPv6: not redirected (--ipv6 false: the proxy does not listen on IPv6), ip6tables-restore not run\n');
-      assert.match(save(ns, 'iptables-save'), /^:SPLICE_OUTPUT /m);
-      assert.doesNotMatch(save(ns, 'ip6tables-save'), /SPLICE/);
-    } finally {
-      deleteNetns(ns);
-    }
+    assertIpv6Skipped('v6off', () => undefined, ['--ipv6', 'false'],
+      'IPv6: not redirected (--ipv6 false: the proxy does not listen on IPv6), ip6tables-restore not run\n');
   });
 
   test('without NET_ADMIN the restore fails: exit 1, naming the command and its error', () => {

@@ -382,8 +382,8 @@ function inboundListener(input: BootstrapInput): JsonObject {
  * certificate of this trust domain gets through; the server name the peer sent is the app
  * port it wants, and the connection goes to that port on the address it arrived at (the
  * pod's own), never anywhere else. One chain per address family, as an IPv6 address needs
- * brackets before its port. A server name that names one of the proxy's own ports is
- * refused by a chain of its own, before any handshake; one that is not a port at all
+ * brackets before its port. A server name that names the admin, a capture port or 15008
+ * is refused by a chain of its own, before any handshake; one that is not a port at all
  * leaves the destination unset, and the connection finds no host and is closed.
  */
 function mtlsListener(input: BootstrapInput): JsonObject {
@@ -415,10 +415,11 @@ function mtlsListener(input: BootstrapInput): JsonObject {
     // (the admin listens on loopback only, the capture ports would loop). Matched by server
     // name before any handshake, and closed unanswered. The same address ranges as the
     // chains above, or Envoy, which compares addresses first, would never get this far.
+    // /ready and /stats/prometheus stay reachable: a meshed Prometheus scrapes them here.
     name: 'inbound-mtls-proxy-port',
     filter_chain_match: {
       prefix_ranges: families.map(([, family]) => cidrRange(family)),
-      server_names: Object.values(PROXY_PORTS).map(String),
+      server_names: [PROXY_PORTS.admin, PROXY_PORTS.outbound, PROXY_PORTS.inbound, PROXY_PORTS.mtls].map(String),
       transport_protocol: 'tls',
       application_protocols: [MESH_ALPN],
     },

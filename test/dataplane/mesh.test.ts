@@ -202,6 +202,20 @@ describe(`two meshed pods: splice iptables and Envoy ${ENVOY_VERSION}, mTLS betw
     assert.match(scraped, /^envoy_cluster_upstream_cx_total\{envoy_cluster_name="outbound-mtls"\} [1-9]\d*$/m, 'the mTLS traffic shows in the scrape');
   });
 
+  test('a meshed client (a Prometheus in the mesh) scrapes B\'s :15090 and probes its :15021, over mTLS through 15008', async () => {
+    const { a } = m();
+    const ready = await get(a.ns, IP.b, PROXY_PORTS.readiness, '/ready');
+    assert.equal(ready.status, 200, JSON.stringify(ready));
+    const metrics = await get(a.ns, IP.b, PROXY_PORTS.prometheus, '/stats/prometheus');
+    assert.equal(metrics.status, 200, JSON.stringify(metrics).slice(0, 300));
+    assert.match(metrics.body ?? '', /^envoy_server_live(\{\})? 1$/m);
+    for (const port of [PROXY_PORTS.readiness, PROXY_PORTS.prometheus]) {
+      const e = await logged(a, `the scrape of ${port}`, (x) => x.original_destination === `${IP.b}:${port}`);
+      assert.equal(e.filter_chain, 'outbound-mtls');
+      assert.equal(e.peer_identity, spiffeOf('b'));
+    }
+  });
+
   test('splice-init installed IPv4 rules in both pods, and says what it did for IPv6', async () => {
     for (const p of [m().a, m().b]) {
       const saved = await p.ns.must('iptables-save', ['-t', 'nat']);

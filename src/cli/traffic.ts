@@ -7,7 +7,7 @@ import { meshCidrList, type Config } from '../inject/config.js';
 import { INJECTED_NAMES } from '../inject/keys.js';
 import type { Container } from '../inject/types.js';
 import { parseRedirectFlags } from '../iptables/flags.js';
-import { PROXY_PORTS } from '../iptables/options.js';
+import { isIPv6Cidr, PROXY_PORTS } from '../iptables/options.js';
 import { proxyOwnPorts } from '../iptables/rules.js';
 import type { PodResult } from './run-manifests.js';
 
@@ -19,22 +19,28 @@ export function trafficLines(result: PodResult, config: Config): string[] {
   const init = (decision.pod.spec?.initContainers as Container[] | undefined)?.find((c) => c.name === INJECTED_NAMES.init);
   // `iptables --apply` first, then the flags.
   const o = parseRedirectFlags((init?.args ?? []).slice(1), ['--apply']).options;
-  const mesh = meshCidrList(config.proxy.meshCidrs);
+  // IPv6 mesh CIDRs are of no use when IPv6 is not redirected: its connections bypass the proxy.
+  const allMesh = meshCidrList(config.proxy.meshCidrs);
+  const mesh = o.ipv6 ? allMesh : allMesh.filter((c) => !isIPv6Cidr(c));
+  const unusedMesh = allMesh.filter((c) => !mesh.includes(c));
+  // Only the families that are redirected go through the proxy at all.
+  const tcp = o.ipv6 ? 'TCP' : 'IPv4 TCP';
 
   const outboundSkips = [`uid ${o.proxyUid} (the proxy)`, 'loopback'];
   if (o.excludeOutboundPorts.length > 0) outboundSkips.push(`ports ${list(o.excludeOutboundPorts)}`);
   if (o.excludeOutboundCidrs.length > 0) outboundSkips.push(list(o.excludeOutboundCidrs));
-  const outboundTo = o.includeOutboundCidrs === '*' ? 'TCP to anywhere' : o.includeOutboundCidrs.length === 0 ? 'no TCP' : `TCP to ${list(o.includeOutboundCidrs)}`;
+  const outboundTo = o.includeOutboundCidrs === '*' ? `${tcp} to anywhere` : o.includeOutboundCidrs.length === 0 ? 'no TCP' : `${tcp} to ${list(o.includeOutboundCidrs)}`;
 
   const inboundSkips = [...proxyOwnPorts(o), ...o.excludeInboundPorts];
-  const inboundTo = o.includeInboundPorts === '*' ? 'TCP to any port' : o.includeInboundPorts.length === 0 ? 'no TCP' : `TCP to ports ${list(o.includeInboundPorts)}`;
+  const inboundTo = o.includeInboundPorts === '*' ? `${tcp} to any port` : o.includeInboundPorts.length === 0 ? 'no TCP' : `${tcp} to ports ${list(o.includeInboundPorts)}`;
 
   return [
     '  traffic:',
     `    outbound: ${outboundTo} goes through the proxy, except: ${list(outboundSkips)}`,
     mesh.length > 0
       ? `      to ${list(mesh)} (proxy.meshCidrs): mTLS as the identity below, to the peer's proxy on port ${PROXY_PORTS.mtls}; anywhere else: as the app sent it`
-      : '      every connection leaves as the app sent it: proxy.meshCidrs is empty, so nothing is given mTLS',
+      : `      every connection leaves as the app sent it: ${allMesh.length === 0 ? 'proxy.meshCidrs is empty' : 'proxy.meshCidrs names IPv6 networks only'}, so nothing is given mTLS`,
+    ...(unusedMesh.length > 0 ? [`      ${list(unusedMesh)} (proxy.meshCidrs): no mTLS, IPv6 is not redirected (proxy.ipv6: ${config.proxy.ipv6})`] : []),
     `    inbound: ${inboundTo} goes through the proxy, except: ports ${list(inboundSkips)}`,
     '      reaches the app as it came, nothing read first (permissive)',
     `    from mesh peers: mTLS on port ${PROXY_PORTS.mtls} (ALPN ${MESH_ALPN}, client certificate of spiffe://${config.trustDomain}/ required), then to the app port the peer named, excluded ports included`,

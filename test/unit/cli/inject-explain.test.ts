@@ -245,9 +245,9 @@ describe('splice explain', () => {
     const pod = BAD_POD.replace('splice.dev/proxy-cpu: lots', 'splice.dev/exclude-outbound-ports: "5432", splice.dev/exclude-inbound-ports: "9000", splice.dev/exclude-outbound-cidrs: 169.254.169.254/32');
     const plain = await cli(['explain', '-f', '-'], pod);
     assert.equal(plain.code, 0, plain.stderr);
-    assert.match(plain.stdout, /traffic:\n\s+outbound: TCP to anywhere goes through the proxy, except: uid 1337 \(the proxy\), loopback, ports 5432, 169\.254\.169\.254\/32\n/);
+    assert.match(plain.stdout, /traffic:\n\s+outbound: IPv4 TCP to anywhere goes through the proxy, except: uid 1337 \(the proxy\), loopback, ports 5432, 169\.254\.169\.254\/32\n/);
     assert.match(plain.stdout, /every connection leaves as the app sent it: proxy\.meshCidrs is empty/);
-    assert.match(plain.stdout, /inbound: TCP to any port goes through the proxy, except: ports 15000, 15001, 15006, 15008, 15021, 15090, 9000\n/);
+    assert.match(plain.stdout, /inbound: IPv4 TCP to any port goes through the proxy, except: ports 15000, 15001, 15006, 15008, 15021, 15090, 9000\n/);
     assert.match(plain.stdout, /from mesh peers: mTLS on port 15008 \(ALPN splice-mtls, client certificate of spiffe:\/\/cluster\.local\/ required\), then to the app port the peer named, excluded ports included\n/);
     assert.match(plain.stdout, /IPv6: not redirected, it arrives and leaves as without splice \(proxy\.ipv6: auto\)\n/);
     const dir = mkdtempSync(join(tmpdir(), 'splice-cli-'));
@@ -259,6 +259,11 @@ describe('splice explain', () => {
     writeFileSync(file, 'proxy:\n  meshCidrs: "10.244.0.0/16,fd00:10:244::/56"\n');
     const dual = await cli(['explain', '-f', '-', '--config', file], pod);
     assert.match(dual.stdout, /IPv6: redirected like IPv4, the proxy listens on :: too \(proxy\.ipv6: auto\)\n/);
+    assert.match(dual.stdout, /outbound: TCP to anywhere/, 'both families go through the proxy');
+    writeFileSync(file, 'proxy:\n  meshCidrs: "10.244.0.0/16,fd00:10:244::/56"\n  ipv6: disabled\n');
+    const off = await cli(['explain', '-f', '-', '--config', file], pod);
+    assert.match(off.stdout, /to 10\.244\.0\.0\/16 \(proxy\.meshCidrs\): mTLS/, 'the IPv4 mesh CIDR only');
+    assert.match(off.stdout, /fd00:10:244::\/56 \(proxy\.meshCidrs\): no mTLS, IPv6 is not redirected \(proxy\.ipv6: disabled\)\n/);
     const skipped = await cli(['explain', '-f', '-', '--namespace-labels', 'splice.dev/inject=disabled'], DEPLOYMENT);
     assert.doesNotMatch(skipped.stdout, /traffic:/);
   });

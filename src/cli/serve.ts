@@ -13,6 +13,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ConfigError, ipv6Redirected, meshCidrList, type Config } from '../inject/config.js';
 import { isIPv6Cidr } from '../iptables/options.js';
+import { SPLICE_VERSION } from '../version.js';
 import { injectPod } from '../inject/engine.js';
 import type { ClusterFacts } from '../inject/types.js';
 // Loaded even for --local, which needs no cluster: the benchmark measures --local, and
@@ -177,6 +178,14 @@ function recordExpiry(metrics: Metrics, serving: CertPair, caBundle: string | un
   if (ca) metrics.recordCertificateExpiry('ca', notAfter(ca));
 }
 
+/** The tag of an image reference (`repo/name:tag`), or undefined for a digest or no tag. */
+function imageTag(image: string): string | undefined {
+  if (image.includes('@')) return undefined;
+  const name = image.slice(image.lastIndexOf('/') + 1);
+  const colon = name.lastIndexOf(':');
+  return colon < 0 ? undefined : name.slice(colon + 1);
+}
+
 export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = {}): Promise<number> {
   const flags = parseServeFlags(argv);
   if (flags.help) {
@@ -337,6 +346,12 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
   // encrypts nothing outbound looks healthy in every other way.
   if (config.proxy.meshCidrs.trim() === '') {
     logger.warn('proxy.meshCidrs is empty: injected proxies give no outbound connection mTLS (inbound still accepts it); set it to the pod CIDRs');
+  }
+  // splice-init runs with the flags this version writes into the pod; an image of another
+  // version may refuse them (0.1.0 does not know --ipv6), and then every new pod fails.
+  const initTag = imageTag(config.init.image);
+  if (initTag !== undefined && initTag !== SPLICE_VERSION) {
+    logger.warn({ image: config.init.image, version: SPLICE_VERSION }, `init.image is not splice ${SPLICE_VERSION}'s image: splice-init may refuse the flags this version gives it; use the splice image of the same version`);
   }
   const v6Mesh = meshCidrList(config.proxy.meshCidrs).filter(isIPv6Cidr);
   if (v6Mesh.length > 0 && !ipv6Redirected(config)) {

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { serveCommand } from '../../../src/cli/serve.js';
+import { SPLICE_VERSION } from '../../../src/version.js';
 import type { Pod } from '../../../src/inject/types.js';
 import { cli } from '../../support/cli.js';
 import { pod, review } from './fixtures.js';
@@ -122,6 +123,26 @@ describe('splice serve flags', () => {
       assert.equal(run.code, 2);
       assert.ok(run.stderr.includes(`--tls-cert ${missing}: cannot read it (no such file)`), run.stderr);
     });
+  });
+});
+
+describe('splice serve --local with an init image of another version', () => {
+  test('warns once, naming the image and its own version', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'splice-serve-init-'));
+    const file = join(dir, 'config.yaml');
+    await writeFile(file, 'init:\n  image: registry.example:5000/splice:0.1.0\n');
+    const serve = startServe(['--local', '--port', '0', '--metrics-port', '0', '--config', file]);
+    try {
+      await serve.listening();
+      const warnings = () => serve.stdout().split('\n').filter((l) => l.includes('init.image is not splice'));
+      await eventually(() => warnings().length > 0);
+      assert.equal(warnings().length, 1, serve.stdout());
+      const line = JSON.parse(warnings()[0] ?? '{}') as { image: string; version: string };
+      assert.deepEqual([line.image, line.version], ['registry.example:5000/splice:0.1.0', SPLICE_VERSION]);
+    } finally {
+      serve.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -40,7 +40,7 @@ export interface Config {
     holdApplication: boolean;
     /** postStart command that blocks the app containers until the proxy is ready (non-native mode). */
     holdCommand: string[];
-    /** Seconds Envoy drains connections for on shutdown. */
+    /** Seconds a regular proxy container keeps serving once its pod terminates (its preStop wait). */
     drainSeconds: number;
     /**
      * The pod CIDRs of the mesh, comma-separated (checked, see meshCidrList): outbound

@@ -1,0 +1,3 @@
+module splice.test/pause
+
+go 1.26.0

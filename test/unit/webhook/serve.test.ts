@@ -126,44 +126,38 @@ describe('splice serve flags', () => {
   });
 });
 
-describe('splice serve --local with an init image of another version', () => {
-  test('warns once, naming the image and its own version', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'splice-serve-init-'));
-    const file = join(dir, 'config.yaml');
-    await writeFile(file, 'init:\n  image: registry.example:5000/splice:0.1.0\n');
-    const serve = startServe(['--local', '--port', '0', '--metrics-port', '0', '--config', file]);
-    try {
-      await serve.listening();
-      const warnings = () => serve.stdout().split('\n').filter((l) => l.includes('init.image is not splice'));
-      await eventually(() => warnings().length > 0);
-      assert.equal(warnings().length, 1, serve.stdout());
-      const line = JSON.parse(warnings()[0] ?? '{}') as { image: string; version: string };
-      assert.deepEqual([line.image, line.version], ['registry.example:5000/splice:0.1.0', SPLICE_VERSION]);
-    } finally {
-      serve.stop();
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-});
+/**
+ * Starts `splice serve --local` with `config` as its config file and returns the one
+ * warning line that contains `marker`, parsed (failing if there is none or more than one).
+ */
+async function startWarning(config: string, marker: string): Promise<Record<string, unknown>> {
+  const dir = await mkdtemp(join(tmpdir(), 'splice-serve-config-'));
+  const file = join(dir, 'config.yaml');
+  await writeFile(file, config);
+  const serve = startServe(['--local', '--port', '0', '--metrics-port', '0', '--config', file]);
+  try {
+    await serve.listening();
+    const warnings = () => serve.stdout().split('\n').filter((l) => l.includes(marker));
+    await eventually(() => warnings().length > 0);
+    assert.equal(warnings().length, 1, serve.stdout());
+    const line = JSON.parse(warnings()[0] ?? '{}') as Record<string, unknown>;
+    assert.equal(line.level, 40, 'at warn');
+    return line;
+  } finally {
+    serve.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
-describe('splice serve --local with IPv6 mesh CIDRs but proxy.ipv6 disabled', () => {
-  test('warns once, naming the CIDRs that get no mTLS', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'splice-serve-v6-'));
-    const file = join(dir, 'config.yaml');
-    await writeFile(file, 'proxy:\n  meshCidrs: "10.244.0.0/16,fd00:10:244::/56"\n  ipv6: disabled\n');
-    const serve = startServe(['--local', '--port', '0', '--metrics-port', '0', '--config', file]);
-    try {
-      await serve.listening();
-      const warnings = () => serve.stdout().split('\n').filter((l) => l.includes('proxy.ipv6 is disabled'));
-      await eventually(() => warnings().length > 0);
-      assert.equal(warnings().length, 1, serve.stdout());
-      const line = JSON.parse(warnings()[0] ?? '{}') as { level: number; meshCidrs: string[] };
-      assert.equal(line.level, 40);
-      assert.deepEqual(line.meshCidrs, ['fd00:10:244::/56']);
-    } finally {
-      serve.stop();
-      await rm(dir, { recursive: true, force: true });
-    }
+describe('splice serve --local warns at start about a config that cannot work as meant', () => {
+  test('an init image of another version: names the image and its own version', async () => {
+    const line = await startWarning('init:\n  image: registry.example:5000/splice:0.1.0\n', 'init.image is not splice');
+    assert.deepEqual([line.image, line.version], ['registry.example:5000/splice:0.1.0', SPLICE_VERSION]);
+  });
+
+  test('IPv6 mesh CIDRs with proxy.ipv6 disabled: names the CIDRs that get no mTLS', async () => {
+    const line = await startWarning('proxy:\n  meshCidrs: "10.244.0.0/16,fd00:10:244::/56"\n  ipv6: disabled\n', 'proxy.ipv6 is disabled');
+    assert.deepEqual(line.meshCidrs, ['fd00:10:244::/56']);
   });
 });
 

@@ -6,15 +6,14 @@
 // the Lease has one holder, and every Secret version written in a term was written by
 // that term's holder, so the two never wrote in the same term.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { apply, ok, waitFor } from './lib/kubectl.js';
 import { appears, metric, secret } from './lib/identity.js';
 import { namespaceManifest } from './lib/objects.js';
-import { installManifests, startSplice, type SpliceProcess } from './lib/splice.js';
+import { installManifests, scratchDir, startSplice, type SpliceProcess } from './lib/splice.js';
 
 const NS = 'e2e-leader';
 const LEASE_MS = 15_000;
@@ -81,7 +80,7 @@ describe('14. leader election between two splice serve processes', () => {
   let standby: SpliceProcess;
 
   test('14a. one leads: it alone writes the identity Secrets', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'splice-e2e-leader-'));
+    const dir = scratchDir('leader');
     const config = join(dir, 'config.yaml');
     writeFileSync(config, `identity:\n  certificateLifetimeSeconds: ${LIFETIME_S}\n`);
     const a = await startSplice({ args: ['--config', config] });

@@ -3,15 +3,14 @@
 // and the user is told why; with podSecurityConflict: deny it is refused with that
 // reason. Never a bare PodSecurity rejection of a container splice added.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { apply, getJson, kubectl, ok } from './lib/kubectl.js';
 import type { PodJson } from './lib/objects.js';
 import { isInjected, namespaceManifest } from './lib/objects.js';
 import type { SpliceProcess } from './lib/splice.js';
-import { installManifests, startSplice } from './lib/splice.js';
+import { installManifests, scratchDir, startSplice } from './lib/splice.js';
 
 const NS = 'e2e-restricted';
 let splice: SpliceProcess | undefined;
@@ -48,7 +47,7 @@ test('9. default: admitted without the proxy, and kubectl shows a warning saying
 });
 
 test('9. podSecurityConflict: deny: refused by splice, naming Pod Security and what to do', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'splice-e2e-config-'));
+  const dir = scratchDir('config');
   const config = join(dir, 'config.yaml');
   writeFileSync(config, 'podSecurityConflict: deny\n');
   splice = await startSplice({ args: ['--config', config] });

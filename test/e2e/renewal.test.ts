@@ -5,14 +5,13 @@
 // SPLICE_E2E_RENEWAL_SECONDS shortens the run when trying the scenario by hand.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { apply, getJson, ok, waitFor } from './lib/kubectl.js';
 import { checkLeaf, decode, metric, type SecretJson } from './lib/identity.js';
 import { namespaceManifest, type List } from './lib/objects.js';
-import { installManifests, startSplice, type SpliceProcess } from './lib/splice.js';
+import { installManifests, scratchDir, startSplice, type SpliceProcess } from './lib/splice.js';
 
 const NS = 'e2e-renewal';
 const LIFETIME_S = 60;
@@ -25,7 +24,7 @@ before(async () => {
   ok(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true'], { timeout: 120 });
   assert.equal(apply(namespaceManifest(NS, { 'splice.dev/inject': 'enabled' })).code, 0);
   for (const name of ACCOUNTS.slice(1)) assert.equal(apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: NS } }).code, 0);
-  const config = join(mkdtempSync(join(tmpdir(), 'splice-e2e-renewal-')), 'config.yaml');
+  const config = join(scratchDir('renewal'), 'config.yaml');
   writeFileSync(config, `identity:\n  certificateLifetimeSeconds: ${LIFETIME_S}\n`);
   splice = await startSplice({ args: ['--config', config] });
 });

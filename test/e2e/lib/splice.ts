@@ -2,7 +2,7 @@
 // `splice serve` as a host process authenticated as the splice ServiceAccount (a token
 // from `kubectl create token`), so what it may do is exactly what manifests/ grants.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,16 @@ export function installManifests(): void {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'splice-e2e-'));
+// The logs and files of this test file's splice processes: kept when a test failed (they
+// say why), removed when every test passed.
+process.on('exit', (code) => {
+  if (code === 0) rmSync(work, { recursive: true, force: true });
+});
+
+/** A fresh directory for a scenario's own files (configs), removed with the others. */
+export function scratchDir(label: string): string {
+  return mkdtempSync(join(work, `${label}-`));
+}
 
 /** A kubeconfig that authenticates as the given ServiceAccount, with a fresh token. */
 export function serviceAccountKubeconfig(namespace = SYSTEM_NAMESPACE, name = 'splice'): string {

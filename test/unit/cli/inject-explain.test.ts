@@ -1,10 +1,21 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { cli } from '../../support/cli.js';
+
+// Directories for config and manifest files the commands read, removed when the file is done.
+const dirs: string[] = [];
+const tempDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'splice-cli-'));
+  dirs.push(dir);
+  return dir;
+};
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
 
 const DEPLOYMENT = `apiVersion: apps/v1
 kind: Deployment
@@ -58,7 +69,7 @@ describe('splice inject', () => {
     assert.match(r.stderr, /not injected: namespace shop is labeled splice\.dev\/inject=disabled/);
   });
   test('reads a file, and a missing file is a clear error', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'splice-cli-'));
+    const dir = tempDir();
     const file = join(dir, 'web.yaml');
     writeFileSync(file, DEPLOYMENT);
     assert.equal((await cli(['inject', '-f', file])).code, 0);
@@ -78,7 +89,7 @@ describe('splice inject', () => {
     assert.match((await cli(['inject', '-f', '-', '--kube-version', 'latest'], DEPLOYMENT)).stderr, /--kube-version: "latest"/);
   });
   test('a bad --config names the file problem', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'splice-cli-'));
+    const dir = tempDir();
     const file = join(dir, 'config.yaml');
     writeFileSync(file, 'defaultPolicy: sometimes\n');
     const r = await cli(['inject', '-f', '-', '--config', file], DEPLOYMENT);
@@ -250,7 +261,7 @@ describe('splice explain', () => {
     assert.match(plain.stdout, /inbound: IPv4 TCP to any port goes through the proxy, except: ports 15000, 15001, 15006, 15008, 15021, 15090, 9000\n/);
     assert.match(plain.stdout, /from mesh peers: mTLS on port 15008 \(ALPN splice-mtls, client certificate of spiffe:\/\/cluster\.local\/ required\), then to the app port the peer named, excluded ports included\n/);
     assert.match(plain.stdout, /IPv6: not redirected, it arrives and leaves as without splice \(proxy\.ipv6: auto\)\n/);
-    const dir = mkdtempSync(join(tmpdir(), 'splice-cli-'));
+    const dir = tempDir();
     const file = join(dir, 'config.yaml');
     writeFileSync(file, 'proxy:\n  meshCidrs: "10.244.0.0/16"\n');
     const meshed = await cli(['explain', '-f', '-', '--config', file], pod);

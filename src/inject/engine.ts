@@ -13,6 +13,7 @@ import { budgetProblems, podBudget, proxyResourceProblems } from './pod-resource
 import { conflictMessage, podSecurityFacts } from './podsecurity.js';
 import { reason } from './reasons.js';
 import { nativeOnOldClusterWarning, regularProxyWarnings, preStopDrain } from './regular-proxy.js';
+import type { Drain } from './proxy.js';
 import { render } from './render.js';
 import { asPod, checkPodShape } from './shape.js';
 import type { ClusterFacts, NamespaceFacts, Pod } from './types.js';
@@ -31,23 +32,29 @@ export interface InjectInput {
   config: Config;
 }
 
-/** Native sidecars are on by default from Kubernetes 1.29 (SidecarContainers beta). */
-export function nativeSidecarsSupported(cluster: ClusterFacts): boolean {
+/**
+ * Whether the API server is Kubernetes 1.`minor` or later. No API server asked (CLI,
+ * --local): assumed, as a supported Kubernetes is; the releases before are long out of support.
+ */
+function atLeast(cluster: ClusterFacts, minor: number): boolean {
   const v = cluster.version;
-  // No API server asked (CLI, --local): assume a supported Kubernetes; 1.28 is long out of support.
   if (!v) return true;
-  return v.major > 1 || (v.major === 1 && v.minor >= 29);
+  return v.major > 1 || (v.major === 1 && v.minor >= minor);
 }
 
-/**
- * Whether the API server takes a preStop `sleep` action (KEP-3960: beta and on by default
- * from Kubernetes 1.30). Unknown (no API server asked): assumed, as for native sidecars.
- */
-export function sleepActionSupported(cluster: ClusterFacts): boolean {
-  const v = cluster.version;
-  if (!v) return true;
-  return v.major > 1 || (v.major === 1 && v.minor >= 30);
+/** Native sidecars are on by default from Kubernetes 1.29 (SidecarContainers beta). */
+export function nativeSidecarsSupported(cluster: ClusterFacts): boolean {
+  return atLeast(cluster, 29);
 }
+
+/** Whether the API server takes a preStop `sleep` action (KEP-3960: beta and on by default from 1.30). */
+export function sleepActionSupported(cluster: ClusterFacts): boolean {
+  return atLeast(cluster, 30);
+}
+
+// A native sidecar has no preStop wait, whatever the pod's grace period: one value for all,
+// so the parts of native pods are not built again for each grace period.
+const NO_DRAIN: Drain = Object.freeze({ seconds: 0, sleepAction: false });
 
 export function injectPod(input: InjectInput): Decision {
   const { namespace: ns, cluster, config } = input;
@@ -102,7 +109,7 @@ export function injectPod(input: InjectInput): Decision {
   const native =
     overrides.nativeSidecar ??
     (config.proxy.nativeSidecar === 'auto' ? nativeSidecarsSupported(cluster) : config.proxy.nativeSidecar === 'true');
-  const drain = preStopDrain(original, config.proxy.drainSeconds, sleepActionSupported(cluster));
+  const drain = native ? NO_DRAIN : preStopDrain(original, config.proxy.drainSeconds, sleepActionSupported(cluster));
   if (!native) warnings.push(...regularProxyWarnings(original, overrides.holdApplication, overrides.redirect, config.proxy.drainSeconds));
   const oldCluster = native && cluster.version?.major === 1 ? nativeOnOldClusterWarning(cluster.version.minor) : undefined;
   if (oldCluster) warnings.push(oldCluster);

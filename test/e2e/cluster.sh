@@ -12,6 +12,13 @@
 # State lives in ${SPLICE_E2E_DIR:-/tmp/splice-e2e}. Everything listens on
 # 127.0.0.1 only, on free ports chosen at start (SPLICE_E2E_APISERVER_PORT
 # pins the apiserver's). Setting SPLICE_K8S_BIN skips build.sh.
+#
+# SPLICE_E2E_NODE=1 readies it for the real node of test/node/ (node.sh): a Service
+# CIDR the node's kube-proxy can route (198.19.0.0/24), the controllers a node needs
+# (Service endpoints, node lifecycle, pod GC), the API server's own client
+# certificate for kubelets and the CA their serving certificates chain to, kubelets
+# reached at their InternalIP, and webhooks called at their Service's endpoints
+# (the host has no kube-proxy, only a route to the pods).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -66,6 +73,7 @@ export SPLICE_E2E_KUBECTL=${BIN}/kubectl
 export SPLICE_E2E_SERVER=https://127.0.0.1:${APISERVER_PORT}
 export SPLICE_E2E_CA_CERT=${run}/pki/ca.crt
 export SPLICE_E2E_CA_KEY=${run}/pki/ca.key
+export SPLICE_E2E_SERVICE_CIDR=${SERVICE_CIDR}
 EOF
 }
 
@@ -145,6 +153,12 @@ EOF
   openssl pkey -in "${pki}/sa.key" -pubout -out "${pki}/sa.pub" 2>/dev/null
   client_cert admin splice-e2e-admin system:masters
   client_cert kcm system:kube-controller-manager system:kube-controller-manager
+  # The API server's identity towards kubelets (logs, exec, port-forward); node.sh
+  # binds it to system:kubelet-api-admin, and the kubelet asks the API server
+  # whether it may (webhook authorization), as in a real cluster.
+  if [[ "${NODE_MODE}" == 1 ]]; then
+    client_cert kubelet-client kube-apiserver-kubelet-client kube-apiserver-kubelet-client
+  fi
   kubeconfig admin "${run}/kubeconfig"
   kubeconfig kcm "${run}/kcm.kubeconfig"
   chmod 600 "${pki}"/*.key
@@ -210,7 +224,21 @@ start() {
   # Service IPs are only bookkeeping here (no kube-proxy), but an apiserver
   # does dial them for webhooks and APIServices that name a Service; a
   # loopback range keeps any such mistake on this machine.
-  SERVICE_CIDR=${SPLICE_E2E_SERVICE_CIDR:-127.16.0.0/24}
+  NODE_MODE=${SPLICE_E2E_NODE:-0}
+  local default_cidr=127.16.0.0/24 node_flags=()
+  local controllers=deployment-controller,replicaset-controller,job-controller,cronjob-controller,daemonset-controller,statefulset-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,garbage-collector-controller,root-ca-certificate-publisher-controller
+  if [[ "${NODE_MODE}" == 1 ]]; then
+    default_cidr=198.19.0.0/24
+    controllers+=,endpointslice-controller,node-lifecycle-controller,pod-garbage-collector-controller
+    node_flags=(
+      --kubelet-client-certificate "${run}/pki/kubelet-client.crt"
+      --kubelet-client-key "${run}/pki/kubelet-client.key"
+      --kubelet-certificate-authority "${run}/pki/ca.crt"
+      --kubelet-preferred-address-types InternalIP
+      --enable-aggregator-routing=true
+    )
+  fi
+  SERVICE_CIDR=${SPLICE_E2E_SERVICE_CIDR:-${default_cidr}}
   make_pki
 
   cat >"${state}" <<EOF
@@ -220,6 +248,7 @@ ETCD_PEER_PORT=${ETCD_PEER_PORT}
 APISERVER_PORT=${APISERVER_PORT}
 KCM_PORT=${KCM_PORT}
 SERVICE_CIDR=${SERVICE_CIDR}
+NODE_MODE=${NODE_MODE}
 EOF
 
   "${BIN}/etcd" \
@@ -253,6 +282,7 @@ EOF
     --service-cluster-ip-range "${SERVICE_CIDR}" \
     --allow-privileged=true \
     --endpoint-reconciler-type none \
+    "${node_flags[@]}" \
     --v 1 \
     </dev/null >"${run}/logs/kube-apiserver.log" 2>&1 &
   echo "APISERVER_PID=$!" >>"${state}"
@@ -277,7 +307,7 @@ EOF
     --cert-dir "${run}/kcm-certs" \
     --leader-elect=false \
     --use-service-account-credentials=true \
-    --controllers "${SPLICE_E2E_CONTROLLERS:-deployment-controller,replicaset-controller,job-controller,cronjob-controller,daemonset-controller,statefulset-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,garbage-collector-controller,root-ca-certificate-publisher-controller}" \
+    --controllers "${SPLICE_E2E_CONTROLLERS:-${controllers}}" \
     --service-account-private-key-file "${run}/pki/sa.key" \
     --root-ca-file "${run}/pki/ca.crt" \
     --v 1 \

@@ -84,7 +84,8 @@ fi
 
 version="$(node -p 'require("./package.json").version')"
 splice_image="ghcr.io/splice-dev/splice:${version}"
-inputs="$(cat Dockerfile .dockerignore package.json package-lock.json tsconfig.json <(git ls-files -s bin src) | sha256sum | cut -c1-16)"
+# The files' contents, not git's index: an edit not yet committed rebuilds the image too.
+inputs="$(cat Dockerfile .dockerignore package.json package-lock.json tsconfig.json <(find bin src -type f | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -c1-16)"
 splice_tar="${images}/splice-${version}-${inputs}.tar"
 if [[ ! -s "${splice_tar}" ]]; then
   t=${SECONDS}
@@ -96,6 +97,7 @@ if [[ ! -s "${splice_tar}" ]]; then
     -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro -v "${store}/npmrc:/usr/local/etc/npmrc:ro" \
     -t "${splice_image}" -f Dockerfile . >&2
   buildah_ push "${splice_image}" "docker-archive:${splice_tar}.partial:${splice_image}" >&2
+  rm -f "${images}"/splice-*.tar   # node.sh imports every tarball here: one per image
   mv "${splice_tar}.partial" "${splice_tar}"
   log "splice image: $((SECONDS - t))s"
 fi
@@ -125,6 +127,7 @@ if [[ ! -s "${envoy_tar}" ]]; then
   tree="$(mktemp -d)"
   mkdir -p "${tree}/usr/local/bin"
   cp "$(realpath "${bin}")" "${tree}/usr/local/bin/envoy"
+  rm -f "${images}"/envoy-*.tar
   one_tree_image "${envoy_image}" "${envoy_tar}" "${tree}" base --cmd '["envoy"]'
   rm -rf "${tree}" "${tree}.tar"
   log "envoy image ${envoy_image}: $((SECONDS - t))s"
@@ -134,9 +137,23 @@ pause_image=localhost/splice-test/pause:1
 pause_tar="${images}/pause-$(cat test/node/pause/main.go test/node/pause/go.mod | sha256sum | cut -c1-16).tar"
 if [[ ! -s "${pause_tar}" ]]; then
   tree="$(mktemp -d)"
+  rm -f "${images}"/pause-*.tar
   (cd test/node/pause && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false go build -trimpath -ldflags='-s -w' -o "${tree}/pause" .)
   one_tree_image "${pause_image}" "${pause_tar}" "${tree}" scratch --entrypoint '["/pause"]' --cmd '[]'
   rm -rf "${tree}" "${tree}.tar"
+fi
+
+# The tests' application (test/node/app): one small layer on the Node image.
+app_image=localhost/splice-test/app:1
+app_tar="${images}/app-$(cat test/node/app/app.js "${node_tar}" | sha256sum | cut -c1-16).tar"
+if [[ ! -s "${app_tar}" ]]; then
+  rm -f "${images}"/app-*.tar
+  c="$(buildah_ from "docker-archive:${node_tar}")"
+  buildah_ copy "${c}" test/node/app/app.js /app/app.js >/dev/null
+  buildah_ config --entrypoint '["node", "/app/app.js"]' --cmd '[]' --user 1000:1000 --workingdir /app "${c}"
+  buildah_ commit --rm "${c}" "${app_image}" >/dev/null
+  buildah_ push "${app_image}" "docker-archive:${app_tar}.partial:${app_image}" >&2
+  mv "${app_tar}.partial" "${app_tar}"
 fi
 
 echo "${images}"

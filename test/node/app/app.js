@@ -1,0 +1,89 @@
+// The node tests' application: one small program for every role a test pod plays.
+//   (no args)      a server: HTTP on $HTTP_PORT (8080) and a TCP banner on $TCP_PORT (9000)
+//   call URL...    a client: one HTTP GET per URL, prints "<status> <body>" or "error <code>"
+// HTTP paths: /            "hello from <pod>"
+//             /healthz     200, or 503 after /fail (and 200 again after /heal)
+//             /slow?ms=N   answers after N ms (requests in flight at shutdown)
+//             /close-tcp   closes the TCP listener (its probe must then fail)
+//             /proxy-ready what 127.0.0.1:15021/ready answered when the app started
+// On SIGTERM the server keeps answering what is in flight, and with $SHUTDOWN_CALL set
+// it also calls that URL every 200 ms for $SHUTDOWN_MS (2000) and logs each result, so
+// a test sees whether the app's own calls still get out while the pod shuts down.
+import http from 'node:http';
+import net from 'node:net';
+
+const pod = process.env.POD_NAME ?? 'unknown';
+
+function get(url, timeoutMs = 3000) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(`${res.statusCode} ${body.trim()}`));
+      res.on('error', (e) => resolve(`error ${e.code ?? e.message}`));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    req.on('error', (e) => resolve(`error ${e.code ?? e.message}`));
+  });
+}
+
+if (process.argv[2] === 'call') {
+  for (const url of process.argv.slice(3)) console.log(await get(url));
+  process.exit(0);
+}
+
+const startedAt = new Date().toISOString();
+// Asked once, at start: was the proxy already ready when the app was started?
+const proxyReady = await get('http://127.0.0.1:15021/ready', 1000);
+console.log(`app ${pod} started at ${startedAt}; proxy ready: ${proxyReady}`);
+
+let healthy = true;
+let tcp;
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://app');
+  const reply = (status, body) => {
+    res.writeHead(status, { 'content-type': 'text/plain' });
+    res.end(`${body}\n`);
+  };
+  switch (url.pathname) {
+    case '/':
+      return reply(200, `hello from ${pod}`);
+    case '/healthz':
+      return reply(healthy ? 200 : 503, healthy ? 'ok' : 'failing');
+    case '/fail':
+      healthy = false;
+      return reply(200, 'now failing');
+    case '/heal':
+      healthy = true;
+      return reply(200, 'healthy again');
+    case '/slow':
+      return setTimeout(() => reply(200, `slow answer from ${pod}`), Number(url.searchParams.get('ms') ?? 1000));
+    case '/close-tcp':
+      tcp.close();
+      return reply(200, 'tcp listener closed');
+    case '/proxy-ready':
+      return reply(200, proxyReady);
+    default:
+      return reply(404, 'not found');
+  }
+});
+server.keepAliveTimeout = 1000;
+server.listen(Number(process.env.HTTP_PORT ?? 8080));
+tcp = net.createServer((s) => s.end(`banner from ${pod}\n`)).listen(Number(process.env.TCP_PORT ?? 9000));
+
+process.on('SIGTERM', async () => {
+  console.log(`app ${pod} got SIGTERM`);
+  server.close();
+  tcp.close();
+  const target = process.env.SHUTDOWN_CALL;
+  if (target) {
+    const until = Date.now() + Number(process.env.SHUTDOWN_MS ?? 2000);
+    while (Date.now() < until) {
+      console.log(`shutdown call: ${await get(target, 1000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  console.log(`app ${pod} exiting`);
+  process.exit(0);
+});

@@ -77,12 +77,13 @@ export interface Config {
 export const PROXY_LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'critical', 'off'] as const;
 
 // Waits on the proxy's readiness port with bash's /dev/tcp, which the Ubuntu-based
-// envoyproxy/envoy image has; a proxy image without bash sets its own command.
+// envoyproxy/envoy image has; a proxy image without bash sets its own command. HTTP/1.1:
+// Envoy answers an HTTP/1.0 request with 426 Upgrade Required, so the app never started.
 const DEFAULT_HOLD_COMMAND = [
   'bash',
   '-c',
   'for i in $(seq 1 1200); do ' +
-    '(exec 3<>/dev/tcp/127.0.0.1/15021 && printf "GET /ready HTTP/1.0\\r\\n\\r\\n" >&3 && head -n1 <&3 | grep -q " 200 ") 2>/dev/null && exit 0; ' +
+    '(exec 3<>/dev/tcp/127.0.0.1/15021 && printf "GET /ready HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nConnection: close\\r\\n\\r\\n" >&3 && head -n1 <&3 | grep -q " 200 ") 2>/dev/null && exit 0; ' +
     'sleep 0.1; done; echo "splice-proxy not ready after 120s" >&2; exit 1',
 ];
 

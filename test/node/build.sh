@@ -20,7 +20,7 @@ out="${cache}/containerd-${containerd_version}/bin"
 log() { printf '%s\n' "$*" >&2; }
 
 missing=()
-for pair in runc:runc socat:socat buildah:buildah mmdebstrap:mmdebstrap; do
+for pair in runc:runc socat:socat buildah:buildah mmdebstrap:mmdebstrap tcpdump:tcpdump; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/portmap ]] || missing+=(containernetworking-plugins)

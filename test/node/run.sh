@@ -17,6 +17,24 @@ command -v go >/dev/null 2>&1 || { echo "the node tests need Go (1.26+) to build
 
 export SPLICE_E2E_DIR=/tmp/splice-node-e2e SPLICE_E2E_NODE=1
 export SPLICE_NODE_DIR=/tmp/splice-node
+# What the node must leave as it found it (REALNODE.md §9): links, routes, firewall rules,
+# kernel tunables, mounts, the pods' cgroups and the state directories a node would use.
+host_state() {
+  ip -o link | awk -F': ' '{print "link " $2}' | sed 's/@.*//'
+  ip route | sed 's/^/route /'
+  iptables-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//; s/^/iptables /'
+  ip6tables-save 2>/dev/null | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//; s/^/ip6tables /'
+  for f in net/ipv4/ip_forward vm/overcommit_memory kernel/panic kernel/panic_on_oops net/netfilter/nf_conntrack_max; do
+    [[ -e "/proc/sys/${f}" ]] && echo "sysctl ${f}=$(<"/proc/sys/${f}")"
+  done
+  findmnt -rn -o TARGET | sort | sed 's/^/mount /'
+  ls -d /sys/fs/cgroup/*/kubepods 2>/dev/null | sed 's/^/cgroup /'
+  for d in /var/lib/kubelet /var/lib/cni /var/lib/containerd /var/lib/containers /run/containerd /etc/cni /run/runc; do
+    [[ -e "${d}" ]] && echo "path ${d}"
+  done
+  true
+}
+
 cleanup() {
   # A node left by an interrupted run is found by its state; the control plane's after it.
   if [[ -f "${SPLICE_E2E_DIR}/state.env" ]]; then
@@ -26,7 +44,22 @@ cleanup() {
   bash "${here}/../e2e/cluster.sh" stop >/dev/null 2>&1 || true
 }
 cleanup
-trap cleanup EXIT
+before="$(host_state)"
+finish() {
+  local code=$?
+  cleanup
+  local after
+  after="$(host_state)"
+  if [[ "${after}" != "${before}" ]]; then
+    echo "the node left the host changed (- before, + after):" >&2
+    diff <(echo "${before}") <(echo "${after}") >&2 || true
+    code=1
+  else
+    echo "host as found: links, routes, iptables, sysctls, mounts, cgroups unchanged" >&2
+  fi
+  exit "${code}"
+}
+trap finish EXIT
 
 # Built before anything starts, so a cold build does not count against start timeouts.
 bash "${here}/build.sh" >/dev/null
@@ -44,6 +77,20 @@ for a in "$@"; do
   if [[ "${a}" == -* || ${#opts[@]} -gt 0 && "${opts[-1]}" == --test-name-pattern ]]; then opts+=("${a}")
   else files+=("dist/test/node/${a%.test.js}.test.js"); fi
 done
-((${#files[@]} > 0)) || files=(dist/test/node)
 cd "${repo}"
-node --test --test-concurrency=1 "${opts[@]}" "${files[@]}"
+if ((${#files[@]} > 0)); then
+  node --test --test-concurrency=1 "${opts[@]}" "${files[@]}"
+  exit
+fi
+# Every scenario. Rotation (5) mostly waits for renewals, three minutes of them: it runs
+# beside the others, which are then admitted and started while splice restarts for its
+# config (60 s certificates, kept to the end) and while every identity renews each 40 s.
+SPLICE_NODE_RESTORE_CONFIG=0 node --test "${opts[@]}" dist/test/node/rotation.test.js >"${SPLICE_NODE_DIR}/rotation.tap" 2>&1 &
+rotation=$!
+rest=()
+for f in dist/test/node/*.test.js; do [[ "${f}" == */rotation.test.js ]] || rest+=("${f}"); done
+code=0
+node --test --test-concurrency=1 "${opts[@]}" "${rest[@]}" || code=$?
+wait "${rotation}" || code=$?
+cat "${SPLICE_NODE_DIR}/rotation.tap"
+exit "${code}"

@@ -1,12 +1,14 @@
 // The node tests' application: one small program for every role a test pod plays.
 //   (no args)      a server: HTTP on $HTTP_PORT (8080) and a TCP banner on $TCP_PORT (9000)
-//   call URL...    a client: one HTTP GET per URL, prints "<status> <body>" or "error <code>"
+//   call URL...    a client: one HTTP GET per URL, all at once; prints "<status> <body>"
+//                  or "error <code>" for each, in the order given
+//   load URL S MS  a client: one GET every MS ms for S seconds, then {ok, failed, errors}
 // HTTP paths: /            "hello from <pod>"
 //             /healthz     200, or 503 after /fail (and 200 again after /heal)
 //             /slow?ms=N   answers after N ms (requests in flight at shutdown)
 //             /close-tcp   closes the TCP listener (its probe must then fail)
 //             /proxy-ready what 127.0.0.1:15021/ready answered when the app started
-// On SIGTERM the server keeps answering what is in flight, and with $SHUTDOWN_CALL set
+// On SIGTERM the server answers what is in flight before it exits, and with $SHUTDOWN_CALL set
 // it also calls that URL every 200 ms for $SHUTDOWN_MS (2000) and logs each result, so
 // a test sees whether the app's own calls still get out while the pod shuts down.
 import http from 'node:http';
@@ -14,7 +16,7 @@ import net from 'node:net';
 
 const pod = process.env.POD_NAME ?? 'unknown';
 
-function get(url, timeoutMs = 3000) {
+function get(url, timeoutMs = 10_000) {
   return new Promise((resolve) => {
     const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
       let body = '';
@@ -28,8 +30,27 @@ function get(url, timeoutMs = 3000) {
   });
 }
 
+if (process.argv[2] === 'load') {
+  // load URL SECONDS INTERVAL_MS: one GET every INTERVAL_MS for SECONDS, then a summary.
+  const [url, seconds, every] = process.argv.slice(3);
+  const until = Date.now() + Number(seconds) * 1000;
+  const summary = { ok: 0, failed: 0, errors: [] };
+  while (Date.now() < until) {
+    const r = await get(url, 3000);
+    if (r.startsWith('200 ')) summary.ok++;
+    else {
+      summary.failed++;
+      summary.errors.push(`${new Date().toISOString()} ${r}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, Number(every)));
+  }
+  console.log(JSON.stringify(summary));
+  process.exit(0);
+}
+
 if (process.argv[2] === 'call') {
-  for (const url of process.argv.slice(3)) console.log(await get(url));
+  // All at once (requests in flight together), printed in the order given.
+  for (const line of await Promise.all(process.argv.slice(3).map((url) => get(url)))) console.log(line);
   process.exit(0);
 }
 
@@ -70,11 +91,18 @@ const server = http.createServer((req, res) => {
 });
 server.keepAliveTimeout = 1000;
 server.listen(Number(process.env.HTTP_PORT ?? 8080));
-tcp = net.createServer((s) => s.end(`banner from ${pod}\n`)).listen(Number(process.env.TCP_PORT ?? 9000));
+// A TCP probe connects and resets; a reset socket is not the app's failure.
+tcp = net
+  .createServer((s) => {
+    s.on('error', () => {});
+    s.end(`banner from ${pod}\n`);
+  })
+  .listen(Number(process.env.TCP_PORT ?? 9000));
 
 process.on('SIGTERM', async () => {
   console.log(`app ${pod} got SIGTERM`);
-  server.close();
+  // Requests in flight are answered; the process exits once they are.
+  const closed = new Promise((resolve) => server.close(resolve));
   tcp.close();
   const target = process.env.SHUTDOWN_CALL;
   if (target) {
@@ -84,6 +112,7 @@ process.on('SIGTERM', async () => {
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+  await closed;
   console.log(`app ${pod} exiting`);
   process.exit(0);
 });

@@ -1,0 +1,98 @@
+// Scenario 2: two meshed Deployments behind Services. A reaches B through both proxies;
+// between pods that is mTLS on B's port 15008 (B's proxy logs A's SPIFFE ID, and a
+// capture on the node's pod bridge sees a TLS handshake offering the mesh's ALPN and no
+// byte of the request or the answer in the clear). A pod outside the mesh reaches B in
+// plaintext, through B's Service too.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { apply, getJson, waitFor } from '../e2e/lib/kubectl.js';
+import { call, create, deleteNamespace, deployment, freshNamespace, logs, pods, rollout, service, sleep, spawnInNode } from './lib/node.js';
+
+const NS = 'node-mesh';
+const OUTSIDE = 'node-outside';
+let a: string;
+let aIp: string;
+let b: { name: string; ip: string };
+let c: { name: string; ip: string };
+let serviceIp: string;
+
+before(async () => {
+  await freshNamespace(NS, { 'splice.dev/inject': 'enabled' });
+  await freshNamespace(OUTSIDE);
+  for (const sa of ['a', 'b']) assert.equal(apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: NS } }).code, 0);
+  create(deployment(NS, 'a', { serviceAccount: 'a' }), service(NS, 'a'), deployment(NS, 'b', { serviceAccount: 'b' }), service(NS, 'b'), deployment(OUTSIDE, 'c'));
+  for (const [ns, d] of [[NS, 'a'], [NS, 'b'], [OUTSIDE, 'c']] as const) rollout(ns, d);
+  a = pods(NS, 'app=a')[0]!.metadata.name;
+  aIp = pods(NS, 'app=a')[0]!.status.podIP!;
+  const bp = pods(NS, 'app=b')[0]!;
+  b = { name: bp.metadata.name, ip: bp.status.podIP! };
+  const cp = pods(OUTSIDE, 'app=c')[0]!;
+  c = { name: cp.metadata.name, ip: cp.status.podIP! };
+  serviceIp = getJson<{ spec: { clusterIP: string } }>(['-n', NS, 'get', 'service', 'b']).spec.clusterIP;
+});
+after(() => {
+  deleteNamespace(NS);
+  deleteNamespace(OUTSIDE);
+});
+
+interface AccessLine {
+  direction: string;
+  filter_chain: string;
+  peer_identity: string | null;
+  downstream_remote_address: string;
+  original_destination: string;
+}
+/** The access log lines of the pod's proxy that `match`, once there is one (Envoy writes a line when a connection closes). */
+async function accessLines(podName: string, match: (l: AccessLine) => boolean): Promise<AccessLine[]> {
+  return waitFor(`an access log line of ${podName}'s proxy`, () => {
+    const lines = logs(NS, podName, 'splice-proxy')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as AccessLine)
+      .filter(match);
+    return lines.length > 0 ? lines : undefined;
+  }, 15_000);
+}
+
+test('2. A → B over mTLS through both proxies: B logs A\'s SPIFFE ID, the bridge carries only TLS with the mesh ALPN', async () => {
+  const marker = `marker-${Date.now()}`;
+  const pcap = join(process.env.SPLICE_NODE_DIR ?? '/tmp', 'mesh.pcap');
+  // On every interface of the node: frames between two pods cross the bridge's ports
+  // (the pods' veths), not the bridge device itself.
+  const capture = spawnInNode(['tcpdump', '-i', 'any', '--immediate-mode', '-U', '-s', '0', '-w', pcap, 'host', b.ip, 'and', 'tcp']);
+  let said = '';
+  capture.stderr?.on('data', (d) => (said += d));
+  for (let i = 0; i < 40 && !said.includes('listening on'); i++) await sleep(100);
+  assert.match(said, /listening on any/);
+  const answers = call(NS, a, `http://${b.ip}:8080/?${marker}`);
+  await sleep(500);
+  capture.kill('SIGINT');
+  await new Promise((r) => capture.on('close', r));
+
+  assert.deepEqual(answers, [`200 hello from ${b.name}`]);
+  const bytes = readFileSync(pcap);
+  assert.ok(bytes.length > 500, `the capture is empty (${bytes.length} bytes; tcpdump said: ${said.trim()})`);
+  assert.ok(bytes.includes('splice-mtls'), 'no TLS ClientHello offering the splice-mtls ALPN on the bridge');
+  assert.ok(!bytes.includes(marker), 'the request crossed the bridge in plaintext');
+  assert.ok(!bytes.includes('hello from'), 'the answer crossed the bridge in plaintext');
+
+  const inbound = await accessLines(b.name, (l) => l.direction === 'inbound' && l.filter_chain === 'inbound-mtls');
+  assert.ok(inbound.every((l) => l.peer_identity === `spiffe://cluster.local/ns/${NS}/sa/a`), JSON.stringify(inbound));
+  const outbound = await accessLines(a, (l) => l.direction === 'outbound' && l.original_destination === `${b.ip}:8080`);
+  assert.equal(outbound.at(-1)?.peer_identity, `spiffe://cluster.local/ns/${NS}/sa/b`, 'A did not check B\'s identity');
+});
+
+test('2. A → B through B\'s Service works through both proxies', async () => {
+  assert.deepEqual(call(NS, a, `http://${serviceIp}/`), [`200 hello from ${b.name}`]);
+  await accessLines(a, (l) => l.direction === 'outbound' && l.original_destination === `${serviceIp}:80`);
+  await accessLines(b.name, (l) => l.direction === 'inbound' && l.original_destination === `${b.ip}:8080` && l.downstream_remote_address.startsWith(`${aIp}:`));
+});
+
+test('2. a pod outside the mesh reaches B in plaintext, at its address and through its Service', async () => {
+  assert.deepEqual(call(OUTSIDE, c.name, `http://${b.ip}:8080/`, `http://${serviceIp}/`), [`200 hello from ${b.name}`, `200 hello from ${b.name}`]);
+  const fromC = await accessLines(b.name, (l) => l.direction === 'inbound' && l.downstream_remote_address.startsWith(`${c.ip}:`));
+  assert.ok(fromC.every((l) => l.filter_chain === 'inbound-passthrough'), JSON.stringify(fromC));
+  assert.ok(fromC.every((l) => l.peer_identity === null), JSON.stringify(fromC));
+});

@@ -1,0 +1,76 @@
+// Scenario 7: splice's own pods, as manifests/ runs them. While a Deployment scales from
+// 0 to 50 replicas, `kubectl rollout restart deploy/splice` replaces both replicas, and
+// then one replica is deleted: every pod is created and injected, none is refused. The
+// scaled pods are pinned to a node that does not exist, so they stay Pending: admission
+// is what is under test, and 50 Envoys would only load the machine.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { getJson, ok, waitFor } from '../e2e/lib/kubectl.js';
+import type { List } from '../e2e/lib/objects.js';
+import { SYSTEM_NAMESPACE, create, deleteNamespace, deployment, exec, freshNamespace, pods, rollout, sleep } from './lib/node.js';
+
+const NS = 'node-scale';
+const REPLICAS = 50;
+
+interface EventJson {
+  reason: string;
+  message: string;
+  involvedObject: { kind: string; name: string };
+}
+
+before(async () => {
+  await freshNamespace(NS, { 'splice.dev/inject': 'enabled' });
+  create(deployment(NS, 'burst', { replicas: 0, pod: { nodeSelector: { 'splice.dev/test-node': 'none' } } }));
+});
+after(() => deleteNamespace(NS));
+
+/** Scales burst from 0 to 50 while `disrupt` runs, then checks every pod was injected and none refused. */
+async function scaleThrough(what: string, disrupt: () => Promise<void>): Promise<void> {
+  ok(['-n', NS, 'scale', 'deploy/burst', '--replicas=0']);
+  await waitFor('burst to have no pods', () => (pods(NS, 'app=burst').length === 0 ? true : undefined), 60_000);
+  ok(['-n', NS, 'delete', 'events', '--all']);
+  ok(['-n', NS, 'scale', 'deploy/burst', `--replicas=${REPLICAS}`]);
+  await disrupt();
+  const all = await waitFor(`${REPLICAS} burst pods`, () => {
+    const p = pods(NS, 'app=burst');
+    return p.length === REPLICAS ? p : undefined;
+  }, 120_000);
+  const uninjected = all.filter((p) => p.metadata.annotations?.['splice.dev/status'] === undefined).map((p) => p.metadata.name);
+  assert.deepEqual(uninjected, [], `pods created without the proxy during ${what}`);
+  const refused = getJson<List<EventJson>>(['-n', NS, 'get', 'events']).items.filter((e) => e.reason === 'FailedCreate');
+  assert.deepEqual(refused.map((e) => e.message), [], `pod creations refused during ${what}`);
+}
+
+test('7. kubectl rollout restart deploy/splice while a Deployment scales 0 → 50: 0 uninjected, 0 refused', async () => {
+  await scaleThrough('the rollout restart', async () => {
+    ok(['-n', SYSTEM_NAMESPACE, 'rollout', 'restart', 'deploy/splice']);
+    rollout(SYSTEM_NAMESPACE, 'splice', 180);
+  });
+});
+
+test('7. deleting one splice pod while a Deployment scales 0 → 50: 0 uninjected, 0 refused', async () => {
+  await scaleThrough('the deletion', async () => {
+    await sleep(300);
+    const [victim] = pods(SYSTEM_NAMESPACE, 'app.kubernetes.io/component=webhook');
+    assert.ok(victim);
+    ok(['-n', SYSTEM_NAMESPACE, 'delete', 'pod', victim.metadata.name, '--wait=false']);
+  });
+  rollout(SYSTEM_NAMESPACE, 'splice', 180);
+});
+
+test('7. splice runs as uid 65532 on a read-only root filesystem, and splice-init runs from the same image', () => {
+  rollout(SYSTEM_NAMESPACE, 'splice', 180);
+  const replicas = pods(SYSTEM_NAMESPACE, 'app.kubernetes.io/component=webhook');
+  assert.equal(replicas.length, 2);
+  for (const p of replicas) {
+    const id = exec(SYSTEM_NAMESPACE, p.metadata.name, ['id', '-u']);
+    assert.equal(id.code, 0, id.stderr);
+    assert.equal(id.stdout.trim(), '65532');
+    const write = exec(SYSTEM_NAMESPACE, p.metadata.name, ['touch', '/opt/splice/x']);
+    assert.notEqual(write.code, 0);
+    assert.match(write.stderr, /Read-only file system/);
+  }
+  const image = replicas[0]!.spec.containers[0]!.image;
+  const injected = pods(NS, 'app=burst')[0];
+  assert.equal(injected?.spec.initContainers?.find((c) => c.name === 'splice-init')?.image, image);
+});

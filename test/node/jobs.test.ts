@@ -8,7 +8,8 @@ import type { List } from '../e2e/lib/objects.js';
 import { allStatuses, appContainer, create, deleteNamespace, freshNamespace, pods, type Pod } from './lib/node.js';
 
 const NS = 'node-jobs';
-// The app's own call to the kubernetes Service goes out through its proxy, then it exits.
+// The app's own call goes out through its proxy (plain HTTP to the kubernetes Service's
+// HTTPS port: any answer will do), then it exits.
 const work = { command: ['node', '/app/app.js', 'call', 'http://198.19.0.1:443/'] };
 const jobSpec = { backoffLimit: 0, template: { spec: { restartPolicy: 'Never', containers: [appContainer({ container: work })] } } };
 

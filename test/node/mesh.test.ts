@@ -84,8 +84,8 @@ test('2. A → B over mTLS through both proxies: B logs A\'s SPIFFE ID, the brid
   assert.equal(outbound.at(-1)?.peer_identity, `spiffe://cluster.local/ns/${NS}/sa/b`, 'A did not check B\'s identity');
 });
 
-test('2. A → B through B\'s Service works through both proxies', async () => {
-  assert.deepEqual(call(NS, a, `http://${serviceIp}/`), [`200 hello from ${b.name}`]);
+test('2. A → B through B\'s Service, by address and by its name in cluster DNS, works through both proxies', async () => {
+  assert.deepEqual(call(NS, a, `http://${serviceIp}/`, `http://b.${NS}.svc.cluster.local/`), [`200 hello from ${b.name}`, `200 hello from ${b.name}`]);
   await accessLines(a, (l) => l.direction === 'outbound' && l.original_destination === `${serviceIp}:80`);
   await accessLines(b.name, (l) => l.direction === 'inbound' && l.original_destination === `${b.ip}:8080` && l.downstream_remote_address.startsWith(`${aIp}:`));
 });

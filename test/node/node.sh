@@ -37,6 +37,7 @@ node_ip=198.19.254.2
 pod_cidr=198.19.128.0/24
 pod_gateway=198.19.128.1
 bridge=spbr0
+dns_ip=198.19.0.10
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -235,7 +236,8 @@ EOF
               "routes": [{ "dst": "0.0.0.0/0" }] } },
   { "type": "portmap", "capabilities": { "portMappings": true } } ] }
 EOF
-  # No cluster DNS runs; pods resolve nothing by name (they use Service IPs and env).
+  # The node's own resolver, for pods with dnsPolicy Default: nothing answers there (the
+  # machines have no resolver a pod may use). Cluster DNS is CoreDNS (dns.yaml).
   printf 'nameserver %s\n' "${host_ip}" >"${run}/resolv.conf"
   # The kubelet's view of three kernel tunables it insists on (protectKernelDefaults),
   # bound over /proc/sys in the node's mount namespace only (REALNODE.md E2).
@@ -267,6 +269,7 @@ containerRuntimeEndpoint: unix://${ctrd}/containerd.sock
 podLogsDir: ${run}/pod-logs
 resolvConf: ${run}/resolv.conf
 clusterDomain: cluster.local
+clusterDNS: [${dns_ip}]
 serializeImagePulls: false
 # A test machine's disk is shared: never evict or collect images because of it.
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
@@ -291,6 +294,20 @@ metricsBindAddress: 127.0.0.1:10249
 # host-wide (REALNODE.md §4).
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 EOF
+}
+
+# Where this machine keeps the node from running as a production node would, and what
+# the node does instead; said at every start, so no difference goes unmentioned.
+say_what_the_machine_forbids() {
+  local bnd
+  if [[ "$(stat -f -c %T /sys/fs/cgroup)" != cgroup2fs ]]; then
+    log "note: cgroup v1 (no cgroup v2 controllers on this machine): the kubelet runs with failCgroupV1: false"
+  fi
+  bnd=$(awk '/^CapBnd/ {print $2}' /proc/self/status)
+  if (( (16#${bnd} >> 24 & 1) == 0 )); then
+    log "note: no CAP_SYS_RESOURCE: containerd runs with restrict_oom_score_adj, so no container's OOM score goes below the kubelet's own"
+  fi
+  log "note: the kubelet's kernel tunables (vm.overcommit_memory, kernel.panic, kernel.panic_on_oops) are files in the node's mount namespace; the host's are never written"
 }
 
 # Polls "$@" until it succeeds; gives up at the deadline or when the process it waits
@@ -320,6 +337,7 @@ start() {
   images="$(bash "${here}/images.sh" | tail -n1)"
   local t0=${SECONDS}
   deadline=$((SECONDS + ready_timeout))
+  say_what_the_machine_forbids
 
   mkdir -p "${run}/logs" "${run}/pki"
   chmod 700 "${run}"
@@ -438,6 +456,9 @@ EOF
   wait_for "node ${node_name} to register" kubelet "${KUBELET}" "${kubectl[@]}" get node "${node_name}"
   wait_for "node ${node_name} to be Ready" kubelet "${KUBELET}" \
     bash -c '[[ "$("$@" get node '"${node_name}"' -o jsonpath="{.status.conditions[?(@.type==\"Ready\")].status}")" == True ]]' _ "${kubectl[@]}"
+  # Cluster DNS, as a node's first pods: CoreDNS behind kube-dns (dns.yaml).
+  "${kubectl[@]}" apply -f "${here}/dns.yaml" >/dev/null
+  wait_for "cluster DNS (coredns in kube-system)" kubelet "${KUBELET}" "${kubectl[@]}" -n kube-system rollout status deploy/coredns --timeout=5s
   trap - ERR INT TERM
   log "node ${node_name} Ready in $((SECONDS - t0))s (logs in ${run}/logs); use it with:"
   print_env

@@ -74,3 +74,34 @@ test('7. splice runs as uid 65532 on a read-only root filesystem, and splice-ini
   const injected = pods(NS, 'app=burst')[0];
   assert.equal(injected?.spec.initContainers?.find((c) => c.name === 'splice-init')?.image, image);
 });
+
+/** The admission reviews a splice replica has answered, from its own /metrics. */
+function reviewsAnswered(podName: string): number {
+  const r = exec(SYSTEM_NAMESPACE, podName, ['node', '-e', 'fetch("http://127.0.0.1:9090/metrics").then((r) => r.text()).then((t) => console.log(t))']);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('splice_injection_requests_total{'))
+    .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+}
+
+test('7. the API server calls both replicas through the splice Service', async () => {
+  interface Webhooks {
+    webhooks: Array<{ name: string; clientConfig: { url?: string; service?: { name: string; namespace: string; port?: number } } }>;
+  }
+  const config = getJson<Webhooks>(['get', 'mutatingwebhookconfiguration', 'splice']);
+  for (const w of config.webhooks) {
+    assert.equal(w.clientConfig.url, undefined, `${w.name} calls a URL`);
+    assert.deepEqual(w.clientConfig.service, { name: 'splice', namespace: SYSTEM_NAMESPACE, path: '/inject', port: 443 });
+  }
+  rollout(SYSTEM_NAMESPACE, 'splice', 180);
+  const replicas = pods(SYSTEM_NAMESPACE, 'app.kubernetes.io/component=webhook').map((p) => p.metadata.name);
+  const before = new Map(replicas.map((r) => [r, reviewsAnswered(r)]));
+  ok(['-n', NS, 'scale', 'deploy/burst', '--replicas=0']);
+  await waitFor('burst to have no pods', () => (pods(NS, 'app=burst').length === 0 ? true : undefined), 60_000);
+  ok(['-n', NS, 'scale', 'deploy/burst', '--replicas=20']);
+  await waitFor('20 burst pods', () => (pods(NS, 'app=burst').length === 20 ? true : undefined), 60_000);
+  const answered = replicas.map((r) => reviewsAnswered(r) - before.get(r)!);
+  assert.ok(answered.every((n) => n > 0), `a replica answered none of the reviews: ${JSON.stringify(answered)}`);
+  assert.ok(answered.reduce((a, b) => a + b, 0) >= 20, `the replicas answered ${answered.join(' + ')} reviews for 20 pods`);
+});

@@ -2,7 +2,8 @@
 // 0 to 50 replicas, `kubectl rollout restart deploy/splice` replaces both replicas, and
 // then one replica is deleted: every pod is created and injected, none is refused. The
 // scaled pods are pinned to a node that does not exist, so they stay Pending: admission
-// is what is under test, and 50 Envoys would only load the machine.
+// is what is under test, and 50 Envoys would only load the machine. The API server
+// reaches splice only through its Service: both replicas answer reviews.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { getJson, ok, waitFor } from '../e2e/lib/kubectl.js';

@@ -73,7 +73,6 @@ export SPLICE_E2E_KUBECTL=${BIN}/kubectl
 export SPLICE_E2E_SERVER=https://127.0.0.1:${APISERVER_PORT}
 export SPLICE_E2E_CA_CERT=${run}/pki/ca.crt
 export SPLICE_E2E_CA_KEY=${run}/pki/ca.key
-export SPLICE_E2E_SERVICE_CIDR=${SERVICE_CIDR}
 EOF
 }
 

@@ -79,6 +79,7 @@ if [[ ! -s "${node_tar}" ]]; then
   buildah_ config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd '["node"]' "${c}"
   buildah_ commit --rm "${c}" "${node_image}" >/dev/null
   buildah_ push "${node_image}" "docker-archive:${node_tar}.partial:${node_image}" >&2
+  rm -f "${images}"/node-*.tar
   mv "${node_tar}.partial" "${node_tar}"
   log "node image: $((SECONDS - t))s"
 fi

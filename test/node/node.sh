@@ -23,7 +23,7 @@
 # and sysctls (ip_forward, bridge-nf-call-iptables) exist only in its namespaces.
 # State lives in ${SPLICE_NODE_DIR:-/tmp/splice-node}; the last line of `start` on
 # stdout is the env, the rest goes to stderr. Needs root.
-set -euo pipefail
+set -Eeuo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 run="${SPLICE_NODE_DIR:-/tmp/splice-node}"
@@ -44,7 +44,12 @@ log() { printf '%s\n' "$*" >&2; }
 # A process is ours while its start time is the one recorded when we started it, so a
 # recycled pid is never signalled.
 start_time() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
-record() { printf '%s=%s:%s\n' "$1" "$2" "$(start_time "$2")" >>"${state}"; }
+record() {
+  local t
+  t="$(start_time "$2")"
+  [[ -n "${t}" ]] || fail_start "$1 (pid $2) exited at once"
+  printf '%s=%s:%s\n' "$1" "$2" "${t}" >>"${state}"
+}
 ours() {
   local entry=$1 pid=${1%%:*}
   [[ -n "${pid}" && "${entry}" == *:* ]] || return 1
@@ -66,29 +71,68 @@ stop_proc() {
 # are started with nsenter itself, not this function, so that $! is their pid.
 in_node() { nsenter -t "${HOLDER%%:*}" --net --mount -- "$@"; }
 
-# The pods' cgroups: the kubelet makes kubepods/ in every cgroup v1 hierarchy (and in
-# the unified one). Every process in them is a pod's, so this kills all pod processes
-# whatever state containerd and the kubelet are in.
-kubepods_dirs() { find /sys/fs/cgroup/*/kubepods -depth -type d 2>/dev/null || true; }
+# The pods' cgroups live under a root of the node's own (the kubelet's cgroupRoot), in
+# every hierarchy, so nothing else's cgroups are ever touched. Every process in them is
+# a pod's: this kills them all whatever state containerd and the kubelet are in, with
+# the tree frozen first (cgroup v1's freezer) so that no pid is read, exits and is
+# reused before it is signalled; cgroup v2 kills a tree in one write.
+cgroup_root=splice-node
+cgroup_dirs() { find /sys/fs/cgroup/*/"${cgroup_root}" /sys/fs/cgroup/"${cgroup_root}" -depth -type d 2>/dev/null || true; }
+freeze() {
+  local f=/sys/fs/cgroup/freezer/${cgroup_root}/freezer.state
+  [[ -f "${f}" ]] && echo "$1" >"${f}" 2>/dev/null || true
+}
 kill_pods() {
-  local i pids
+  local i pids=""
+  [[ -f /sys/fs/cgroup/${cgroup_root}/cgroup.kill ]] && { echo 1 >"/sys/fs/cgroup/${cgroup_root}/cgroup.kill"; } 2>/dev/null || true
   for ((i = 0; i < 50; i++)); do
-    pids="$(find /sys/fs/cgroup/*/kubepods -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u || true)"
-    [[ -n "${pids}" ]] || return 0
+    freeze FROZEN
+    pids="$(cgroup_dirs | while read -r d; do cat "${d}/cgroup.procs" 2>/dev/null; done | sort -u)"
     # shellcheck disable=SC2086
-    kill -KILL ${pids} 2>/dev/null || true
+    [[ -n "${pids}" ]] && { kill -KILL ${pids} 2>/dev/null || true; }
+    freeze THAWED
+    [[ -n "${pids}" ]] || return 0
     sleep 0.1
   done
   log "pod processes still running after 5s: ${pids//$'\n'/ }"
 }
-remove_kubepods() {
+remove_cgroups() {
   local d i
   for ((i = 0; i < 50; i++)); do
-    while read -r d; do [[ -n "${d}" ]] && rmdir "${d}" 2>/dev/null || true; done < <(kubepods_dirs)
-    [[ -z "$(kubepods_dirs)" ]] && return 0
+    while read -r d; do [[ -n "${d}" ]] && rmdir "${d}" 2>/dev/null || true; done < <(cgroup_dirs)
+    [[ -z "$(cgroup_dirs)" ]] && return 0
     sleep 0.1
   done
-  log "cgroups left behind: $(kubepods_dirs | tr '\n' ' ')"
+  log "cgroups left behind: $(cgroup_dirs | tr '\n' ' ')"
+}
+# The kubelet wants its cgroupRoot to exist in every hierarchy. A new cpuset cgroup
+# starts with no CPUs and no memory nodes: it gets its parent's.
+make_cgroups() {
+  local d
+  if [[ "$(stat -f -c %T /sys/fs/cgroup)" == cgroup2fs ]]; then
+    mkdir -p "/sys/fs/cgroup/${cgroup_root}"
+    return
+  fi
+  for d in /sys/fs/cgroup/*/; do
+    [[ -f "${d}cgroup.procs" && ! -L "${d%/}" ]] || continue
+    mkdir -p "${d}${cgroup_root}"
+    if [[ -f "${d}cpuset.cpus" ]]; then
+      cat "${d}cpuset.cpus" >"${d}${cgroup_root}/cpuset.cpus"
+      cat "${d}cpuset.mems" >"${d}${cgroup_root}/cpuset.mems"
+    fi
+  done
+}
+
+# Every process left in the node's mount namespace (the daemons, and anything a test
+# ran there with nsenter and lost track of): the namespaces go when the last one does.
+kill_node_processes() {
+  local holder=$1 ns p
+  ns="$(readlink "/proc/${holder}/ns/mnt" 2>/dev/null)" || return 0
+  for p in /proc/[0-9]*; do
+    [[ "${p#/proc/}" == "${holder}" ]] && continue
+    [[ "$(readlink "${p}/ns/mnt" 2>/dev/null)" == "${ns}" ]] && { kill -KILL "${p#/proc/}" 2>/dev/null || true; }
+  done
+  true
 }
 
 # containerd's shims outlive containerd by design; each names the node's socket.
@@ -110,13 +154,21 @@ stop() {
     kill_pods
     stop_proc containerd "${CONTAINERD:-}"
     kill_shims
+    ours "${HOLDER:-}" && kill_node_processes "${HOLDER%%:*}"
     stop_proc "node namespaces" "${HOLDER:-}"
     stop_proc socat "${SOCAT:-}"
   fi
   kill_pods
-  remove_kubepods
+  remove_cgroups
   # The node's end of the link went with its netns; this takes the route too.
   ip link del "${host_link}" 2>/dev/null || true
+  # A failed start or run keeps the node's logs (containerd, kubelet, the pods').
+  if [[ -n "${SPLICE_NODE_KEEP_LOGS:-}" && -d "${run}/logs" ]]; then
+    rm -rf "${SPLICE_NODE_KEEP_LOGS}"
+    mkdir -p "${SPLICE_NODE_KEEP_LOGS}"
+    cp -r "${run}/logs" "${run}/pod-logs" "${SPLICE_NODE_KEEP_LOGS}/" 2>/dev/null || true
+    log "the node's logs are kept in ${SPLICE_NODE_KEEP_LOGS}"
+  fi
   rm -rf "${run}"
 }
 
@@ -143,7 +195,7 @@ fail_start() {
     log "--- last lines of ${f##*/}"
     tail -n 25 "${f}" >&2
   done
-  stop
+  SPLICE_NODE_KEEP_LOGS="${SPLICE_NODE_KEEP_LOGS:-${run}-logs}" stop
   exit 1
 }
 
@@ -189,7 +241,7 @@ EOF
 
 write_configs() {
   local ctrd="${run}/containerd"
-  mkdir -p "${ctrd}" "${run}/cni/net.d" "${run}/pod-logs" "${run}/sysctl" "${run}/varlib"
+  mkdir -p "${ctrd}" "${run}/cni/net.d" "${run}/pod-logs" "${run}/sysctl" "${run}/varlib" "${run}/varlog" "${run}/volume-plugins"
   # containerd 2.x (config version 3). restrict_oom_score_adj: the machine withholds
   # CAP_SYS_RESOURCE, so runc cannot lower a score; netns_mounts_under_state_dir keeps
   # the pods' netns mounts off /var/run/netns (REALNODE.md E1, §6).
@@ -251,6 +303,10 @@ kind: KubeletConfiguration
 # The machine's cgroups are v1 (hybrid, with no controllers in the unified tree).
 failCgroupV1: false
 cgroupDriver: cgroupfs
+# The pods' cgroups under a root of the node's own, apart from anything else's kubepods.
+cgroupRoot: /${cgroup_root}
+# Else the kubelet makes /usr/libexec/kubernetes on the host.
+volumePluginDir: ${run}/volume-plugins
 protectKernelDefaults: true
 address: ${node_ip}
 port: 10250
@@ -330,6 +386,9 @@ start() {
     stop
   fi
   ip link show "${host_link}" >/dev/null 2>&1 && { log "${host_link} exists: another node runs on this machine"; exit 1; }
+  # Left by a node that was not stopped: its pods' processes and cgroups go first.
+  kill_pods
+  remove_cgroups
 
   local containerd_bin k8s_bin images
   containerd_bin="$(bash "${here}/build.sh" | tail -n1)"
@@ -391,6 +450,8 @@ EOF
     echo 1 >/proc/sys/net/bridge/bridge-nf-call-ip6tables
     mount -t tmpfs -o mode=755 tmpfs /run
     mount --bind "${run}/varlib" /var/lib
+    # The kubelet links every container log into /var/log/containers (a fixed path).
+    mount --bind "${run}/varlog" /var/log
     mkdir -p "${run}/cgroup"
     mount --rbind /sys/fs/cgroup "${run}/cgroup"
     mount -t sysfs sysfs /sys
@@ -399,6 +460,7 @@ EOF
     mount --bind "${run}/sysctl/panic" /proc/sys/kernel/panic
     mount --bind "${run}/sysctl/panic_on_oops" /proc/sys/kernel/panic_on_oops
   ' _ "${run}" "${node_ip}" "${host_ip}" || fail_start "setting up the node's namespaces failed"
+  make_cgroups
 
   # containerd's own shim must come before any other on its PATH.
   PATH="${containerd_bin}:${PATH}" nsenter -t "${HOLDER%%:*}" --net --mount -- "${containerd_bin}/containerd" --config "${run}/containerd/config.toml" \

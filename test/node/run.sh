@@ -28,10 +28,13 @@ host_state() {
     [[ -e "/proc/sys/${f}" ]] && echo "sysctl ${f}=$(<"/proc/sys/${f}")"
   done
   findmnt -rn -o TARGET | sort | sed 's/^/mount /'
-  ls -d /sys/fs/cgroup/*/kubepods 2>/dev/null | sed 's/^/cgroup /'
-  for d in /var/lib/kubelet /var/lib/cni /var/lib/containerd /var/lib/containers /run/containerd /etc/cni /run/runc; do
+  ls -d /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/*/splice-node /sys/fs/cgroup/splice-node 2>/dev/null | sed 's/^/cgroup /'
+  for d in /var/lib/kubelet /var/lib/cni /var/lib/containerd /var/lib/containers /run/containerd /etc/cni /run/runc \
+    /var/log/containers /var/log/pods /usr/libexec/kubernetes; do
     [[ -e "${d}" ]] && echo "path ${d}"
   done
+  # Processes: anything still naming the node's directory or its link's address.
+  pgrep -af "${SPLICE_NODE_DIR}|${SPLICE_E2E_DIR}|198\.19\.254\." | grep -v pgrep | sed 's/^[0-9]* /process /'
   true
 }
 
@@ -47,6 +50,8 @@ cleanup
 before="$(host_state)"
 finish() {
   local code=$?
+  # A failed run keeps the node's logs (containerd, kubelet, every pod's) for a look.
+  ((code == 0)) || export SPLICE_NODE_KEEP_LOGS="${SPLICE_NODE_DIR}-logs"
   cleanup
   local after
   after="$(host_state)"
@@ -78,7 +83,9 @@ for a in "$@"; do
   else files+=("dist/test/node/${a%.test.js}.test.js"); fi
 done
 cd "${repo}"
-if ((${#files[@]} > 0)); then
+# Named files or node --test options: just those, one after another.
+if ((${#files[@]} + ${#opts[@]} > 0)); then
+  ((${#files[@]} > 0)) || files=(dist/test/node)
   node --test --test-concurrency=1 "${opts[@]}" "${files[@]}"
   exit
 fi

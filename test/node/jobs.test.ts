@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { getJson, waitFor } from '../e2e/lib/kubectl.js';
 import type { List } from '../e2e/lib/objects.js';
-import { allStatuses, appContainer, create, deleteNamespace, freshNamespace, pods, type Pod } from './lib/node.js';
+import { allStatuses, appContainer, create, deleteNamespace, freshNamespace, logs, pods, type Pod } from './lib/node.js';
 
 const NS = 'node-jobs';
 // The app's own call goes out through its proxy (plain HTTP to the kubernetes Service's
@@ -36,6 +36,8 @@ function checkSucceeded(p: Pod): void {
   for (const s of allStatuses(p)) assert.ok(s.state.terminated, `${s.name} of ${p.metadata.name} has not terminated`);
   const app = allStatuses(p).find((s) => s.name === 'app');
   assert.equal(app?.state.terminated?.exitCode, 0);
+  // The call got an HTTP answer (the API server's, to plain HTTP), not a connection error.
+  assert.match(logs(NS, p.metadata.name, 'app'), /^\d{3} /m);
 }
 
 test('4. a Job completes with its native sidecar; the pod ends Succeeded', async () => {

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { kubectlBin, ok } from '../e2e/lib/kubectl.js';
-import { create, deleteNamespace, deployment, freshNamespace, pods, rollout, sleep } from './lib/node.js';
+import { kubectl, kubectlBin, ok, waitFor } from '../e2e/lib/kubectl.js';
+import { allStatuses, create, deleteNamespace, deployment, freshNamespace, logs, pods, rollout, sleep, type Pod } from './lib/node.js';
 
 const NS = 'node-shutdown';
 
@@ -47,27 +47,43 @@ for (const native of [true, false]) {
     const podName = p.metadata.name;
     const client = pods(NS, 'app=peer')[0]!.metadata.name;
 
-    // Follow both containers' logs to their end: when each stream ends is when that
-    // container exited.
+    // The app's log, followed to its end (the pod's deletion).
     const appLog = background(['-n', NS, 'logs', '-f', podName, '-c', 'app']);
-    const proxyLog = background(['-n', NS, 'logs', '-f', podName, '-c', 'splice-proxy']);
     // Three slow requests from a meshed peer, in flight when the pod is deleted.
     const inFlight = background(['-n', NS, 'exec', client, '-c', 'app', '--', 'node', '/app/app.js', 'call',
       ...[2000, 2500, 3000].map((ms) => `http://${p.status.podIP}:8080/slow?ms=${ms}`)]);
-    await sleep(800);
+    // Deleted once the app has all three requests in hand.
+    await waitFor('the three requests to reach the app', () => ((logs(NS, podName, 'app').match(/slow request received/g) ?? []).length >= 3 ? true : undefined), 30_000);
     const deleted = Date.now();
     ok(['-n', NS, 'delete', 'pod', podName, '--wait=false']);
+    // The kubelet's own account of the order: poll the pod until it is gone, and look for
+    // the app terminated while the proxy still runs, or both terminated in that order.
+    const order = { appFirst: false, finished: {} as Record<string, number> };
+    for (;;) {
+      const r = kubectl(['-n', NS, 'get', 'pod', podName, '-o', 'json']);
+      if (r.code !== 0) break;
+      const statuses = allStatuses(JSON.parse(r.stdout) as Pod);
+      const state = (n: string) => statuses.find((x) => x.name === n)?.state;
+      const appDone = state('app')?.terminated;
+      const proxyDone = state('splice-proxy')?.terminated;
+      if (appDone && !proxyDone) order.appFirst = true;
+      for (const [n, t] of [['app', appDone], ['splice-proxy', proxyDone]] as const) if (t) order.finished[n] = Date.parse(t.finishedAt);
+      await sleep(100);
+    }
 
     const requests = await inFlight;
     assert.equal(requests.code, 0, requests.out);
     assert.deepEqual(requests.out.trim().split('\n'), [1, 2, 3].map(() => `200 slow answer from ${podName}`));
-    const [app, proxy] = await Promise.all([appLog, proxyLog]);
+    const app = await appLog;
     assert.match(app.out, /got SIGTERM/);
     const calls = app.out.split('\n').filter((l) => l.startsWith('shutdown call: '));
     assert.ok(calls.length >= 5, `too few calls during shutdown:\n${app.out}`);
     for (const c of calls) assert.match(c, /^shutdown call: 200 hello from peer-/);
     assert.match(app.out, /exiting/);
-    assert.ok(proxy.endedAt >= app.endedAt, `the proxy's log ended ${app.endedAt - proxy.endedAt} ms before the app's`);
+    assert.ok(
+      order.appFirst || (order.finished.app !== undefined && order.finished['splice-proxy'] !== undefined && order.finished.app <= order.finished['splice-proxy']),
+      `the kubelet never showed the app terminated before the proxy: ${JSON.stringify(order)}`,
+    );
     assert.ok(app.endedAt - deleted >= 2000, 'the app did not get its time to shut down');
   });
 }

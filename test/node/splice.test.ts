@@ -1,14 +1,15 @@
 // Scenario 7: splice's own pods, as manifests/ runs them. While a Deployment scales from
-// 0 to 50 replicas, `kubectl rollout restart deploy/splice` replaces both replicas, and
-// then one replica is deleted: every pod is created and injected, none is refused. The
-// scaled pods are pinned to a node that does not exist, so they stay Pending: admission
-// is what is under test, and 50 Envoys would only load the machine. The API server
+// 0 to 50 replicas and single pods keep being created until it is over,
+// `kubectl rollout restart deploy/splice` replaces both replicas, and then one replica
+// is deleted: every pod is created and injected, none is refused. The pods are pinned to
+// a node that does not exist, so they stay Pending: admission is what is under test, and
+// so many Envoys would only load the machine. The API server
 // reaches splice only through its Service: both replicas answer reviews.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { getJson, ok, waitFor } from '../e2e/lib/kubectl.js';
+import { apply, getJson, ok, waitFor } from '../e2e/lib/kubectl.js';
 import type { List } from '../e2e/lib/objects.js';
-import { SYSTEM_NAMESPACE, create, deleteNamespace, deployment, exec, freshNamespace, pods, rollout, sleep } from './lib/node.js';
+import { SYSTEM_NAMESPACE, appContainer, create, deleteNamespace, deployment, exec, freshNamespace, pods, rollout, sleep, type Pod } from './lib/node.js';
 
 const NS = 'node-scale';
 const REPLICAS = 50;
@@ -25,38 +26,71 @@ before(async () => {
 });
 after(() => deleteNamespace(NS));
 
-/** Scales burst from 0 to 50 while `disrupt` runs, then checks every pod was injected and none refused. */
-async function scaleThrough(what: string, disrupt: () => Promise<void>): Promise<void> {
+/** Every splice pod, terminating ones included. */
+const splicePods = () => getJson<List<Pod>>(['-n', SYSTEM_NAMESPACE, 'get', 'pods', '-l', 'app.kubernetes.io/component=webhook']).items;
+
+/**
+ * Scales burst from 0 to 50 as the disruption starts, and creates one more pod of its own
+ * every 200 ms or so until the disruption is over (`over` says so) and at least 3 s have
+ * passed: creations keep arriving while old replicas wait out their preStop, stop, and
+ * leave the Service. Then every pod must be injected and no creation refused.
+ */
+async function createThrough(what: string, disrupt: () => void, over: () => boolean): Promise<void> {
   ok(['-n', NS, 'scale', 'deploy/burst', '--replicas=0']);
-  await waitFor('burst to have no pods', () => (pods(NS, 'app=burst').length === 0 ? true : undefined), 60_000);
-  ok(['-n', NS, 'delete', 'events', '--all']);
+  // One request for all of them (kubectl delete would send one per pod).
+  ok(['delete', '--raw', `/api/v1/namespaces/${NS}/pods?labelSelector=app%3Dsingle`]);
+  await waitFor('no pods left', () => (pods(NS, 'app in (burst,single)').length === 0 ? true : undefined), 60_000);
+  const started = Date.now();
   ok(['-n', NS, 'scale', 'deploy/burst', `--replicas=${REPLICAS}`]);
-  await disrupt();
+  disrupt();
+  const refused: string[] = [];
+  let singles = 0;
+  let sawTerminating = false;
+  const deadline = started + 180_000;
+  while (Date.now() - started < 3000 || !over()) {
+    assert.ok(Date.now() < deadline, `${what} did not end within 180 s`);
+    sawTerminating ||= splicePods().some((p) => p.metadata.deletionTimestamp);
+    const name = `single-${singles++}`;
+    const r = apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels: { app: 'single' } }, spec: { nodeSelector: { 'splice.dev/test-node': 'none' }, containers: [appContainer()] } });
+    if (r.code !== 0) refused.push(`${name}: ${r.stderr.trim()}`);
+    await sleep(200);
+  }
+  assert.ok(sawTerminating, `no splice pod was seen terminating during ${what}`);
+  assert.deepEqual(refused, [], `pod creations refused during ${what}`);
   const all = await waitFor(`${REPLICAS} burst pods`, () => {
     const p = pods(NS, 'app=burst');
     return p.length === REPLICAS ? p : undefined;
   }, 120_000);
-  const uninjected = all.filter((p) => p.metadata.annotations?.['splice.dev/status'] === undefined).map((p) => p.metadata.name);
+  const created = [...all, ...pods(NS, 'app=single')];
+  assert.equal(created.length, REPLICAS + singles);
+  const uninjected = created.filter((p) => p.metadata.annotations?.['splice.dev/status'] === undefined).map((p) => p.metadata.name);
   assert.deepEqual(uninjected, [], `pods created without the proxy during ${what}`);
-  const refused = getJson<List<EventJson>>(['-n', NS, 'get', 'events']).items.filter((e) => e.reason === 'FailedCreate');
-  assert.deepEqual(refused.map((e) => e.message), [], `pod creations refused during ${what}`);
+  // Any FailedCreate in this namespace, ever, is a creation the ReplicaSet saw refused.
+  const failed = getJson<List<EventJson>>(['-n', NS, 'get', 'events']).items.filter((e) => e.reason === 'FailedCreate');
+  assert.deepEqual(failed.map((e) => e.message), [], `the ReplicaSet's creations refused during ${what}`);
 }
 
-test('7. kubectl rollout restart deploy/splice while a Deployment scales 0 → 50: 0 uninjected, 0 refused', async () => {
-  await scaleThrough('the rollout restart', async () => {
-    ok(['-n', SYSTEM_NAMESPACE, 'rollout', 'restart', 'deploy/splice']);
-    rollout(SYSTEM_NAMESPACE, 'splice', 180);
-  });
+/** The rollout is over: two replicas, all of the newest template, ready, none terminating. */
+function rolledOut(): boolean {
+  const d = getJson<{ metadata: { generation: number }; status: { observedGeneration?: number; updatedReplicas?: number; readyReplicas?: number; replicas?: number } }>(['-n', SYSTEM_NAMESPACE, 'get', 'deploy', 'splice']);
+  const s = d.status;
+  return s.observedGeneration === d.metadata.generation && s.updatedReplicas === 2 && s.readyReplicas === 2 && s.replicas === 2 && splicePods().length === 2;
+}
+
+test('7. kubectl rollout restart deploy/splice while pods are created: 0 uninjected, 0 refused', async () => {
+  await createThrough('the rollout restart', () => ok(['-n', SYSTEM_NAMESPACE, 'rollout', 'restart', 'deploy/splice']), rolledOut);
 });
 
-test('7. deleting one splice pod while a Deployment scales 0 → 50: 0 uninjected, 0 refused', async () => {
-  await scaleThrough('the deletion', async () => {
-    await sleep(300);
-    const [victim] = pods(SYSTEM_NAMESPACE, 'app.kubernetes.io/component=webhook');
-    assert.ok(victim);
-    ok(['-n', SYSTEM_NAMESPACE, 'delete', 'pod', victim.metadata.name, '--wait=false']);
-  });
-  rollout(SYSTEM_NAMESPACE, 'splice', 180);
+test('7. deleting one splice pod while pods are created: 0 uninjected, 0 refused', async () => {
+  let victim = '';
+  await createThrough(
+    'the deletion',
+    () => {
+      victim = pods(SYSTEM_NAMESPACE, 'app.kubernetes.io/component=webhook')[0]!.metadata.name;
+      ok(['-n', SYSTEM_NAMESPACE, 'delete', 'pod', victim, '--wait=false']);
+    },
+    () => !splicePods().some((p) => p.metadata.name === victim) && rolledOut(),
+  );
 });
 
 test('7. splice runs as uid 65532 on a read-only root filesystem, and splice-init runs from the same image', () => {

@@ -6,18 +6,20 @@ import { waitFor } from '../e2e/lib/kubectl.js';
 import { allStatuses, call, create, deleteNamespace, deployment, exec, freshNamespace, isReady, logs, pod, pods, restarts, rollout, sleep } from './lib/node.js';
 
 const NS = 'node-workloads';
+// Every 2 s. Readiness gives up at the first failure, liveness at the third, so one slow
+// answer on a loaded machine does not restart an app.
 const probe = {
-  http: (path: string) => ({ httpGet: { path, port: 8080 }, periodSeconds: 2, failureThreshold: 1, timeoutSeconds: 2 }),
-  tcp: () => ({ tcpSocket: { port: 9000 }, periodSeconds: 2, failureThreshold: 1, timeoutSeconds: 2 }),
+  http: (path: string, failureThreshold = 1) => ({ httpGet: { path, port: 8080 }, periodSeconds: 2, failureThreshold, timeoutSeconds: 2 }),
+  tcp: (failureThreshold = 1) => ({ tcpSocket: { port: 9000 }, periodSeconds: 2, failureThreshold, timeoutSeconds: 2 }),
 };
 
 before(async () => {
   await freshNamespace(NS, { 'splice.dev/inject': 'enabled' });
   create(
     // HTTP readiness, TCP liveness ...
-    deployment(NS, 'web', { replicas: 2, container: { readinessProbe: probe.http('/healthz'), livenessProbe: probe.tcp() } }),
+    deployment(NS, 'web', { replicas: 2, container: { readinessProbe: probe.http('/healthz'), livenessProbe: probe.tcp(3) } }),
     // ... and the other way round.
-    deployment(NS, 'web-tcp', { replicas: 1, container: { readinessProbe: probe.tcp(), livenessProbe: probe.http('/healthz') } }),
+    deployment(NS, 'web-tcp', { replicas: 1, container: { readinessProbe: probe.tcp(), livenessProbe: probe.http('/healthz', 3) } }),
   );
   rollout(NS, 'web');
   rollout(NS, 'web-tcp');
@@ -60,7 +62,7 @@ test('1. kubectl logs and kubectl exec reach the app by default; logs -c splice-
 });
 
 test('3. the app\'s HTTP and TCP readiness and liveness probes pass through the proxy, and an HTTP probe still fails when the app does', async () => {
-  // Probes every 2 s with failureThreshold 1: 12 s is six chances to fail.
+  // Probes every 2 s: 12 s is six chances for readiness to fail.
   await sleep(12_000);
   for (const p of [...pods(NS, 'app=web'), ...pods(NS, 'app=web-tcp')]) {
     assert.ok(isReady(p), `${p.metadata.name} is not Ready`);

@@ -79,6 +79,7 @@ const server = http.createServer((req, res) => {
       healthy = true;
       return reply(200, 'healthy again');
     case '/slow':
+      console.log('slow request received');
       return setTimeout(() => reply(200, `slow answer from ${pod}`), Number(url.searchParams.get('ms') ?? 1000));
     case '/close-tcp':
       tcp.close();

@@ -6,7 +6,7 @@
 // so many Envoys would only load the machine. The API server
 // reaches splice only through its Service: both replicas answer reviews.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import { apply, getJson, ok, waitFor } from '../e2e/lib/kubectl.js';
 import type { List } from '../e2e/lib/objects.js';
 import { SYSTEM_NAMESPACE, appContainer, create, deleteNamespace, deployment, exec, freshNamespace, pods, rollout, sleep, type Pod } from './lib/node.js';
@@ -35,7 +35,7 @@ const splicePods = () => getJson<List<Pod>>(['-n', SYSTEM_NAMESPACE, 'get', 'pod
  * passed: creations keep arriving while old replicas wait out their preStop, stop, and
  * leave the Service. Then every pod must be injected and no creation refused.
  */
-async function createThrough(what: string, disrupt: () => void, over: () => boolean): Promise<void> {
+async function createThrough(t: TestContext, what: string, disrupt: () => void, over: () => boolean): Promise<void> {
   ok(['-n', NS, 'scale', 'deploy/burst', '--replicas=0']);
   // One request for all of them (kubectl delete would send one per pod).
   ok(['delete', '--raw', `/api/v1/namespaces/${NS}/pods?labelSelector=app%3Dsingle`]);
@@ -55,6 +55,7 @@ async function createThrough(what: string, disrupt: () => void, over: () => bool
     if (r.code !== 0) refused.push(`${name}: ${r.stderr.trim()}`);
     await sleep(200);
   }
+  t.diagnostic(`${what}: over after ${Date.now() - started} ms; ${REPLICAS} replicas and ${singles} single pods created through it`);
   assert.ok(sawTerminating, `no splice pod was seen terminating during ${what}`);
   assert.deepEqual(refused, [], `pod creations refused during ${what}`);
   const all = await waitFor(`${REPLICAS} burst pods`, () => {
@@ -77,13 +78,14 @@ function rolledOut(): boolean {
   return s.observedGeneration === d.metadata.generation && s.updatedReplicas === 2 && s.readyReplicas === 2 && s.replicas === 2 && splicePods().length === 2;
 }
 
-test('7. kubectl rollout restart deploy/splice while pods are created: 0 uninjected, 0 refused', async () => {
-  await createThrough('the rollout restart', () => ok(['-n', SYSTEM_NAMESPACE, 'rollout', 'restart', 'deploy/splice']), rolledOut);
+test('7. kubectl rollout restart deploy/splice while pods are created: 0 uninjected, 0 refused', async (t) => {
+  await createThrough(t, 'the rollout restart', () => ok(['-n', SYSTEM_NAMESPACE, 'rollout', 'restart', 'deploy/splice']), rolledOut);
 });
 
-test('7. deleting one splice pod while pods are created: 0 uninjected, 0 refused', async () => {
+test('7. deleting one splice pod while pods are created: 0 uninjected, 0 refused', async (t) => {
   let victim = '';
   await createThrough(
+    t,
     'the deletion',
     () => {
       victim = pods(SYSTEM_NAMESPACE, 'app.kubernetes.io/component=webhook')[0]!.metadata.name;

@@ -4,9 +4,13 @@
 // a capture on the pods' bridge). test/node/run.sh starts the cluster, the node and
 // splice, and exports what these read (SPLICE_E2E_*, SPLICE_NODE_*).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { apply, getJson, kubectl, ok, waitFor, type Run } from '../../e2e/lib/kubectl.js';
 import type { List, Meta } from '../../e2e/lib/objects.js';
 
+/** The repository's root (this file runs as dist/test/node/lib/node.js). */
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const APP_IMAGE = 'localhost/splice-test/app:1';
 export const SYSTEM_NAMESPACE = 'splice-system';
 

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { spawn } from 'node:child_process';
 import { apply, kubectlBin, ok } from '../e2e/lib/kubectl.js';
-import { REPO, SYSTEM_NAMESPACE, call, create, deleteNamespace, deployment, freshNamespace, pods, restarts, rollout, sleep } from './lib/node.js';
+import { REPO } from '../e2e/lib/splice.js';
+import { SYSTEM_NAMESPACE, call, create, deleteNamespace, deployment, freshNamespace, pods, restarts, rollout, sleep } from './lib/node.js';
 
 const NS = 'node-rotation';
 const LIFETIME_S = 60;

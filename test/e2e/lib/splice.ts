@@ -21,16 +21,24 @@ export function installManifests(): void {
   ok(['apply', '-k', OVERLAY]);
 }
 
-const work = mkdtempSync(join(tmpdir(), 'splice-e2e-'));
 // The logs and files of this test file's splice processes: kept when a test failed (they
-// say why), removed when every test passed.
-process.on('exit', (code) => {
-  if (code === 0) rmSync(work, { recursive: true, force: true });
-});
+// say why), removed when every test passed. Made on first use, so a file that imports
+// this module for its constants leaves nothing behind.
+let work: string | undefined;
+function workDir(): string {
+  if (work === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'splice-e2e-'));
+    process.on('exit', (code) => {
+      if (code === 0) rmSync(dir, { recursive: true, force: true });
+    });
+    work = dir;
+  }
+  return work;
+}
 
 /** A fresh directory for a scenario's own files (configs), removed with the others. */
 export function scratchDir(label: string): string {
-  return mkdtempSync(join(work, `${label}-`));
+  return mkdtempSync(join(workDir(), `${label}-`));
 }
 
 /** A kubeconfig that authenticates as the given ServiceAccount, with a fresh token. */
@@ -39,7 +47,7 @@ export function serviceAccountKubeconfig(namespace = SYSTEM_NAMESPACE, name = 's
   const ca = process.env.SPLICE_E2E_CA_CERT;
   if (!server || !ca) throw new Error('SPLICE_E2E_SERVER / SPLICE_E2E_CA_CERT not set: run through test/e2e/run.sh');
   const token = ok(['-n', namespace, 'create', 'token', name, '--duration', '2h']).trim();
-  const file = join(work, `${namespace}-${name}.kubeconfig`);
+  const file = join(workDir(), `${namespace}-${name}.kubeconfig`);
   const caData = readFileSync(ca).toString('base64');
   writeFileSync(
     file,
@@ -92,7 +100,7 @@ export async function startSplice(o: StartOptions = {}): Promise<SpliceProcess> 
   const metricsPort = o.metricsPort ?? METRICS_PORT;
   await assertFree(port);
   await assertFree(metricsPort);
-  const logFile = join(work, `splice-${port}-${seq++}.log`);
+  const logFile = join(workDir(), `splice-${port}-${seq++}.log`);
   const fd = openSync(logFile, 'a');
   const child = spawn(
     process.execPath,

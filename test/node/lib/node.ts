@@ -4,13 +4,9 @@
 // a capture on the pods' bridge). test/node/run.sh starts the cluster, the node and
 // splice, and exports what these read (SPLICE_E2E_*, SPLICE_NODE_*).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { apply, getJson, kubectl, ok, waitFor, type Run } from '../../e2e/lib/kubectl.js';
-import type { List, Meta } from '../../e2e/lib/objects.js';
+import { namespaceManifest, type List, type Meta } from '../../e2e/lib/objects.js';
 
-/** The repository's root (this file runs as dist/test/node/lib/node.js). */
-export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 export const APP_IMAGE = 'localhost/splice-test/app:1';
 export const SYSTEM_NAMESPACE = 'splice-system';
 
@@ -49,7 +45,7 @@ function env(name: string): string {
 /** A fresh namespace (any earlier one of that name is deleted first) with these labels. */
 export async function freshNamespace(name: string, labels: Record<string, string> = {}): Promise<void> {
   ok(['delete', 'namespace', name, '--ignore-not-found', '--wait=true'], { timeout: 180 });
-  const r = apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+  const r = apply(namespaceManifest(name, labels));
   if (r.code !== 0) throw new Error(`creating namespace ${name}: ${r.stderr}`);
   // Pods need the namespace's default ServiceAccount, made by its controller.
   await waitFor(`the default ServiceAccount in ${name}`, () => (kubectl(['-n', name, 'get', 'serviceaccount', 'default']).code === 0 ? true : undefined), 30_000);

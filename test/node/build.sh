@@ -7,8 +7,9 @@
 #   - runc and the CNI plugins from Debian (apt), with socat for the API server's
 #     address on the node's link, buildah and mmdebstrap for the images.
 # Everything lands under ~/.cache/splice and is reused when it reports the pinned
-# versions, so only the first run on a machine pays. The last line on stdout is
-# the directory holding containerd's binaries; the rest goes to stderr.
+# versions, so only the first run on a machine pays. The last two lines on stdout
+# are the directories holding the Kubernetes binaries and containerd's; the rest goes
+# to stderr.
 # Needs root (apt) and Go 1.26.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -31,7 +32,7 @@ if ((${#missing[@]} > 0)); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
-bash ../e2e/build.sh --node >/dev/null
+k8s_bin="$(bash ../e2e/build.sh --node | tail -n1)"
 
 containerd_ok() {
   local v
@@ -58,4 +59,5 @@ if ! containerd_ok; then
   containerd_ok || { log "the built containerd does not report ${containerd_version}: $("${out}/containerd" --version 2>&1)"; exit 1; }
   log "built containerd in $((SECONDS - t))s"
 fi
+echo "${k8s_bin}"
 echo "${out}"

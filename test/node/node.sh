@@ -390,9 +390,10 @@ start() {
   kill_pods
   remove_cgroups
 
-  local containerd_bin k8s_bin images
-  containerd_bin="$(bash "${here}/build.sh" | tail -n1)"
-  k8s_bin="$(bash "${here}/../e2e/build.sh" --node | tail -n1)"
+  local built containerd_bin k8s_bin images
+  built="$(bash "${here}/build.sh")"
+  k8s_bin="$(tail -n2 <<<"${built}" | head -n1)"
+  containerd_bin="$(tail -n1 <<<"${built}")"
   images="$(bash "${here}/images.sh" | tail -n1)"
   local t0=${SECONDS}
   deadline=$((SECONDS + ready_timeout))

@@ -17,6 +17,14 @@
 // its FIN arriving together is not lost to a detection still reading), and a port the
 // server excludes from its redirect is still reached by mesh clients, through 15008.
 //
+// A Service's ClusterIP is not a pod: nothing there has port 15008, and behind it kube-proxy
+// may pick a pod outside the mesh. With service discovery on, splice's replicas tell each
+// proxy (REST xDS, polled) every Service port with its endpoints and which of them are
+// meshed: a listener per ClusterIP and port that the outbound listener hands a connection
+// to (use_original_dst), and a cluster that balances over the endpoints, with mTLS to the
+// meshed ones (to their 15008, as the Service's own identity) and plaintext to the others.
+// A ClusterIP discovery has not told about passes through as before (src/discovery/).
+//
 // The admin interface stays on loopback; only /ready and /stats/prometheus are reachable
 // from outside, each through a one-route proxy.
 
@@ -24,6 +32,11 @@ import { PROXY_PORTS } from '../iptables/options.js';
 import type { JsonObject } from './types.js';
 
 export interface BootstrapInput {
+  /**
+   * The pod's own address, where the readiness and metrics listeners bind (with loopback).
+   * The engine gives `$(POD_IP)`, which the kubelet expands from the proxy's env.
+   */
+  podIp: string;
   namespace: string;
   serviceAccount: string;
   trustDomain: string;
@@ -39,7 +52,32 @@ export interface BootstrapInput {
   maxConnections: number;
   /** Listen on IPv6 (`::`) as well as IPv4, for pods whose IPv6 traffic is redirected. */
   ipv6: boolean;
+  /** Where splice's discovery (REST xDS) answers; absent: no service discovery. */
+  discovery?: DiscoveryServer;
 }
+
+export interface DiscoveryServer {
+  /** A DNS name (resolved by the pod's resolver) or an IP address. */
+  host: string;
+  port: number;
+  /** The namespace splice runs in: its replicas prove an identity of it. */
+  namespace: string;
+}
+
+/**
+ * How often, in seconds, a proxy asks discovery for listeners and clusters; Envoy adds up
+ * to as much again as jitter, so a change reaches every proxy within twice this. Unchanged
+ * answers are a 304 without a body.
+ */
+/** The port splice's replicas serve discovery on, in the pod and on the Service `splice`. */
+export const DISCOVERY_PORT = 15012;
+
+export const DISCOVERY_REFRESH_SECONDS = 3;
+/**
+ * How long a starting proxy waits for its first answer from discovery before it starts
+ * without (Service traffic then passes through as plaintext until an answer arrives).
+ */
+export const DISCOVERY_INITIAL_FETCH_SECONDS = 5;
 
 /**
  * The ALPN protocol a mesh proxy offers when it originates mTLS. The mTLS port accepts
@@ -65,6 +103,7 @@ const BLACKHOLE_CLUSTER = 'blackhole';
 const OUTBOUND_CLUSTER = 'outbound-passthrough';
 const OUTBOUND_MTLS_CLUSTER = 'outbound-mtls';
 const INBOUND_CLUSTER = 'inbound-passthrough';
+const DISCOVERY_CLUSTER = 'splice-discovery';
 
 export function spiffeId(input: Pick<BootstrapInput, 'trustDomain' | 'namespace' | 'serviceAccount'>): string {
   return `spiffe://${input.trustDomain}/ns/${input.namespace}/sa/${input.serviceAccount}`;
@@ -136,7 +175,7 @@ export function renderSdsFiles(input: BootstrapInput): Record<string, JsonObject
 
 // Static secrets in the bootstrap are read once and never again; only secrets delivered
 // through SDS are watched, hence the file-based SDS even though there is no SDS server.
-function sdsSecret(input: BootstrapInput, name: string, file: string): JsonObject {
+function sdsSecret(input: Pick<BootstrapInput, 'identityDir'>, name: string, file: string): JsonObject {
   return {
     name,
     sds_config: {
@@ -160,7 +199,7 @@ const ORIGINAL_DST_ADDRESS = 'envoy.network.transport_socket.original_dst_addres
 // pod's address with the port the peer named, as set_filter_state recorded it.
 const MTLS_DESTINATION = `%FILTER_STATE(${ORIGINAL_DST_ADDRESS}:PLAIN)%`;
 
-function accessLog(direction: 'inbound' | 'outbound', destination = '%DOWNSTREAM_LOCAL_ADDRESS%'): JsonObject[] {
+export function accessLog(direction: 'inbound' | 'outbound', destination = '%DOWNSTREAM_LOCAL_ADDRESS%'): JsonObject[] {
   const fields: JsonObject = {
     start_time: '%START_TIME%',
     direction,
@@ -195,7 +234,7 @@ function accessLog(direction: 'inbound' | 'outbound', destination = '%DOWNSTREAM
   ];
 }
 
-function tcpProxy(statPrefix: string, cluster: string, log: JsonObject[], extra: JsonObject = {}): JsonObject {
+export function tcpProxy(statPrefix: string, cluster: string, log: JsonObject[], extra: JsonObject = {}): JsonObject {
   return {
     name: 'envoy.filters.network.tcp_proxy',
     typed_config: {
@@ -232,11 +271,22 @@ function originalDst(): JsonObject {
   };
 }
 
+/**
+ * The pod's own address and loopback, never the any-address: with service discovery the
+ * outbound listener hands a redirected connection to the listener of its original
+ * destination's port when one is bound to the any-address, so an app's connection to
+ * another pod's 15021 or 15090 would be answered by its own proxy.
+ */
+function bindToPod(input: BootstrapInput, port: number): JsonObject {
+  const loopback = [address('127.0.0.1', port), ...(input.ipv6 ? [address('::1', port)] : [])];
+  return { address: address(input.podIp, port), additional_addresses: loopback.map((a) => ({ address: a })) };
+}
+
 /** An HTTP listener that forwards exactly `GET <path>` to the loopback-only admin. */
 function adminPathListener(input: BootstrapInput, name: string, port: number, path: string): JsonObject {
   return {
     name,
-    ...bindTo(input, port),
+    ...bindToPod(input, port),
     stat_prefix: name,
     filter_chains: [
       {
@@ -286,11 +336,13 @@ function cidrRange(cidr: string): JsonObject {
 
 /**
  * What both ends of the mesh's mTLS present and accept: the pod's own certificate, and
- * peers whose chain ends at the mesh's trust bundle and whose SPIFFE ID is of this trust
- * domain. Which identity a given destination must have would take service discovery;
- * until then any identity of the mesh is accepted (the log records which one it was).
+ * peers whose chain ends at the mesh's trust bundle and whose SPIFFE ID matches
+ * `peerIdentity` (default: any of this trust domain). A pod address in proxy.meshCidrs
+ * says nothing of who runs there, so any identity of the mesh is accepted there (the log
+ * records which one it was); through a Service, discovery names the exact identity.
  */
-function meshTlsContext(input: BootstrapInput): JsonObject {
+export function meshTlsContext(input: Pick<BootstrapInput, 'identityDir' | 'trustDomain'>, peerIdentity?: { exact?: string; prefix?: string }): JsonObject {
+  const match = peerIdentity ?? { prefix: `spiffe://${input.trustDomain}/` };
   return {
     // Envoy's own maximum is TLS 1.2 on the client side: both ends are splice's, so 1.3.
     tls_params: { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' },
@@ -300,7 +352,7 @@ function meshTlsContext(input: BootstrapInput): JsonObject {
       // The CA bundle comes from the identity volume; which identities it may vouch for
       // is policy, kept here: only SPIFFE IDs of this mesh's trust domain.
       default_validation_context: {
-        match_typed_subject_alt_names: [{ san_type: 'URI', matcher: { prefix: `spiffe://${input.trustDomain}/` } }],
+        match_typed_subject_alt_names: [{ san_type: 'URI', matcher: match }],
       },
       validation_context_sds_secret_config: sdsSecret(input, TRUST_BUNDLE_SECRET, SDS_FILES.trustBundle),
     },
@@ -348,6 +400,9 @@ function outboundListener(input: BootstrapInput): JsonObject {
     name: 'outbound',
     ...bindTo(input, PROXY_PORTS.outbound),
     stat_prefix: 'outbound',
+    // A connection to a ClusterIP and port that discovery made a listener for goes to that
+    // listener; any other stays here. Without discovery there is no such listener.
+    ...(input.discovery ? { use_original_dst: true } : {}),
     listener_filters: [originalDst()],
     filter_chains: chains,
   };
@@ -450,7 +505,7 @@ function mtlsListener(input: BootstrapInput): JsonObject {
  * per cluster, and close the rest at once (`UO`): far fewer than an app holds without a
  * proxy. Every cluster to an original destination gets the configured limit instead.
  */
-function connectionLimits(input: BootstrapInput): JsonObject {
+export function connectionLimits(input: Pick<BootstrapInput, 'maxConnections'>): JsonObject {
   const n = input.maxConnections;
   return { thresholds: [{ priority: 'DEFAULT', max_connections: n, max_pending_requests: n, max_requests: n }] };
 }
@@ -488,6 +543,52 @@ function outboundMtlsCluster(input: BootstrapInput): JsonObject {
       },
     },
   };
+}
+
+/**
+ * splice's discovery, over mTLS with the pod's own identity (the server answers only
+ * meshed proxies), and only to a replica that proves an identity of splice's namespace.
+ */
+function discoveryCluster(input: BootstrapInput, discovery: DiscoveryServer): JsonObject {
+  const isIp = /^[0-9.]+$|:/.test(discovery.host);
+  const tls = meshTlsContext(input, { prefix: `spiffe://${input.trustDomain}/ns/${discovery.namespace}/sa/` });
+  delete tls.alpn_protocols;
+  return {
+    name: DISCOVERY_CLUSTER,
+    // STRICT_DNS re-resolves the name (every 5 s by default), so a new Service address is
+    // picked up; the pod's resolver and search path apply.
+    type: isIp ? 'STATIC' : 'STRICT_DNS',
+    ...(isIp ? {} : { dns_lookup_family: 'V4_PREFERRED' }),
+    connect_timeout: '5s',
+    load_assignment: {
+      cluster_name: DISCOVERY_CLUSTER,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: address(discovery.host, discovery.port) } }] }],
+    },
+    transport_socket: {
+      name: 'envoy.transport_sockets.tls',
+      typed_config: {
+        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+        ...(isIp ? {} : { sni: discovery.host }),
+        common_tls_context: tls,
+      },
+    },
+  };
+}
+
+/** Listeners and clusters from discovery, asked for by REST polling (docs: "xDS REST and gRPC protocol"). */
+function dynamicResources(): JsonObject {
+  const source = {
+    resource_api_version: 'V3',
+    initial_fetch_timeout: `${DISCOVERY_INITIAL_FETCH_SECONDS}s`,
+    api_config_source: {
+      api_type: 'REST',
+      transport_api_version: 'V3',
+      cluster_names: [DISCOVERY_CLUSTER],
+      refresh_delay: `${DISCOVERY_REFRESH_SECONDS}s`,
+      request_timeout: '5s',
+    },
+  };
+  return { cds_config: source, lds_config: source };
 }
 
 /**
@@ -533,6 +634,7 @@ export function renderBootstrap(input: BootstrapInput): JsonObject {
     layered_runtime: {
       layers: [{ name: 'splice', static_layer: RESETS_STAY_RESETS }],
     },
+    ...(input.discovery ? { dynamic_resources: dynamicResources() } : {}),
     static_resources: {
       listeners: [
         outboundListener(input),
@@ -556,6 +658,7 @@ export function renderBootstrap(input: BootstrapInput): JsonObject {
         },
         // No endpoints: a tcp_proxy to it closes the connection at once.
         { name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: '1s' },
+        ...(input.discovery ? [discoveryCluster(input, input.discovery)] : []),
       ],
     },
   };

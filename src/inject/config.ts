@@ -55,6 +55,12 @@ export interface Config {
     ipv6: Ipv6Mode;
     /** Connections each proxy cluster (outbound, outbound mTLS, inbound) holds at once. */
     maxConnections: number;
+    /**
+     * Whether proxies ask splice's replicas (the Service `splice` of injectorNamespace, port
+     * 15012) for the cluster's Services, so connections to a ClusterIP go to its endpoints,
+     * as mTLS to the meshed ones. Off: a ClusterIP is passed through as the app dialled it.
+     */
+    serviceDiscovery: boolean;
   };
   init: {
     image: string;
@@ -105,6 +111,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
     meshCidrs: '',
     ipv6: 'auto',
     maxConnections: 100_000,
+    serviceDiscovery: true,
   },
   init: {
     // The splice image of the same version: splice-init takes exactly the flags this
@@ -253,7 +260,7 @@ export function parseConfig(doc: unknown): Config {
   unknownKeys(r, doc, '', ['defaultPolicy', 'injectorNamespace', 'trustDomain', 'podSecurityConflict', 'onError', 'proxy', 'init', 'redirect', 'identity']);
 
   const p = section(r, doc, '', 'proxy');
-  unknownKeys(r, p, 'proxy.', ['image', 'imagePullPolicy', 'uid', 'logLevel', 'resources', 'nativeSidecar', 'holdApplication', 'holdCommand', 'drainSeconds', 'meshCidrs', 'ipv6', 'maxConnections']);
+  unknownKeys(r, p, 'proxy.', ['image', 'imagePullPolicy', 'uid', 'logLevel', 'resources', 'nativeSidecar', 'holdApplication', 'holdCommand', 'drainSeconds', 'meshCidrs', 'ipv6', 'maxConnections', 'serviceDiscovery']);
   const i = section(r, doc, '', 'init');
   unknownKeys(r, i, 'init.', ['image', 'imagePullPolicy', 'resources']);
   const id = section(r, doc, '', 'identity');
@@ -299,6 +306,7 @@ export function parseConfig(doc: unknown): Config {
           ? undefined
           : `must be a whole number from ${MIN_CONNECTIONS} to ${MAX_CONNECTIONS}`,
       ),
+      serviceDiscovery: pick(r, p, 'proxy.', 'serviceDiscovery', d.proxy.serviceDiscovery, aBoolean),
     },
     init: {
       image: pick(r, i, 'init.', 'image', d.init.image, nonEmptyString),

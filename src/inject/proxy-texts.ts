@@ -2,7 +2,7 @@
 // (an argument of splice-proxy) and the two SDS files (annotations projected into the
 // identity volume). Rendered once per namespace, service account and config, since
 // every pod of a workload shares them (see memo.ts).
-import type { BootstrapInput } from './bootstrap.js';
+import { DISCOVERY_PORT, type BootstrapInput } from './bootstrap.js';
 import { renderBootstrap, renderSdsFiles, SDS_FILES } from './bootstrap.js';
 import { ipv6Redirected, meshCidrList, type Config } from './config.js';
 import { IDENTITY_MOUNT_PATH } from './keys.js';
@@ -14,8 +14,20 @@ export interface ProxyTexts {
   sdsTrustBundle: string;
 }
 
+/**
+ * The name of splice's Service as a pod resolves it: relative to the cluster domain, which
+ * the pod's resolv.conf search path completes (Kubernetes DNS spec: `<svc>.<ns>.svc`).
+ */
+export function discoveryHost(injectorNamespace: string): string {
+  return `splice.${injectorNamespace}.svc`;
+}
+
+/** The proxy's env var POD_IP (status.podIP), as the kubelet expands it in the container's args. */
+export const POD_IP_REF = '$(POD_IP)';
+
 export function bootstrapInput(namespace: string, serviceAccount: string, config: Config): BootstrapInput {
   return {
+    podIp: POD_IP_REF,
     namespace,
     serviceAccount,
     trustDomain: config.trustDomain,
@@ -24,6 +36,9 @@ export function bootstrapInput(namespace: string, serviceAccount: string, config
     meshCidrs: meshCidrList(config.proxy.meshCidrs),
     maxConnections: config.proxy.maxConnections,
     ipv6: ipv6Redirected(config),
+    ...(config.proxy.serviceDiscovery
+      ? { discovery: { host: discoveryHost(config.injectorNamespace), port: DISCOVERY_PORT, namespace: config.injectorNamespace } }
+      : {}),
   };
 }
 

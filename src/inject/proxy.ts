@@ -56,6 +56,8 @@ export function proxyContainer(plan: ProxyPlan, overrides: Overrides, config: Co
     env: [
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      // Where the bootstrap binds the readiness and metrics listeners (bootstrap.ts, bindToPod).
+      { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     ],
     ports: [{ name: METRICS_PORT_NAME, containerPort: PROXY_PORTS.prometheus, protocol: 'TCP' }],
     resources: cleanResources(plan.resources),

@@ -97,7 +97,7 @@ describe(`Envoy ${ENVOY_VERSION} running the rendered bootstrap`, () => {
       const dir = await mkdtemp(join(tmpdir(), 'splice-envoy-'));
       cleanup.push(() => rm(dir, { recursive: true, force: true }));
       const input: BootstrapInput = {
-        namespace: 'demo', serviceAccount: 'web', trustDomain: TRUST_DOMAIN,
+        podIp: APP_IP, namespace: 'demo', serviceAccount: 'web', trustDomain: TRUST_DOMAIN,
         identityDir: join(dir, 'identity'), drainSeconds: 5, meshCidrs: [], maxConnections: 100_000, ipv6: false,
       };
       await mkdir(input.identityDir);

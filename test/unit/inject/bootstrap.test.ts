@@ -5,6 +5,7 @@ import { PROXY_PORTS } from '../../../src/iptables/options.js';
 import type { JsonObject, JsonValue } from '../../../src/inject/types.js';
 
 const input: BootstrapInput = {
+  podIp: '10.244.0.7',
   namespace: 'demo',
   serviceAccount: 'web',
   trustDomain: 'cluster.local',
@@ -94,19 +95,26 @@ describe('renderBootstrap', () => {
     for (const l of listeners) assert.notEqual(at(l, 'address', 'socket_address', 'port_value'), PROXY_PORTS.admin);
   });
 
-  test('listens on exactly the capture, mTLS, readiness and metrics ports, on all IPv4 and IPv6 addresses', () => {
-    const expected = [PROXY_PORTS.outbound, PROXY_PORTS.inbound, PROXY_PORTS.mtls, PROXY_PORTS.readiness, PROXY_PORTS.prometheus];
-    assert.deepEqual(
-      listeners.map((l) => [at(l, 'address', 'socket_address'), l.additional_addresses]),
-      expected.map((port) => [{ address: '0.0.0.0', port_value: port }, [{ address: { socket_address: { address: '::', port_value: port } } }]]),
-    );
+  test('listens on the capture and mTLS ports on all IPv4 and IPv6 addresses, on readiness and metrics at the pod\'s own address and loopback', () => {
+    const any = [PROXY_PORTS.outbound, PROXY_PORTS.inbound, PROXY_PORTS.mtls];
+    const own = [PROXY_PORTS.readiness, PROXY_PORTS.prometheus];
+    const sa = (address: string, port: number) => ({ address: { socket_address: { address, port_value: port } } });
+    assert.deepEqual(listeners.map((l) => [at(l, 'address', 'socket_address'), l.additional_addresses]), [
+      ...any.map((port) => [{ address: '0.0.0.0', port_value: port }, [sa('::', port)]]),
+      // Another pod's 15021 or 15090 is never this proxy's: bound to any address, these
+      // would take the app's connections to them (the outbound listener hands off by port).
+      ...own.map((port) => [{ address: '10.244.0.7', port_value: port }, [sa('127.0.0.1', port), sa('::1', port)]]),
+    ]);
   });
 
   test('with ipv6 off, IPv4 only: no listener binds ::, and the mTLS port has no IPv6 chain', () => {
     const v4 = renderBootstrap({ ...input, ipv6: false });
     const ls = objs(at(v4, 'static_resources', 'listeners'), 'listeners');
     assert.equal(ls.length, listeners.length);
-    for (const l of ls) assert.equal(l.additional_addresses, undefined, String(l.name));
+    for (const l of ls) {
+      const extra = JSON.stringify(l.additional_addresses ?? []);
+      assert.equal(extra.includes('::'), false, String(l.name));
+    }
     assert.equal(JSON.stringify(v4).includes('"::"'), false);
     const mtls = ls.find((l) => l.name === 'inbound-mtls');
     assert.ok(mtls);
@@ -309,6 +317,33 @@ describe('renderBootstrap', () => {
       assert.deepEqual(listenerOn(port).socket_options, [{ description: 'SO_KEEPALIVE', level: 1, name: 9, int_value: 1, state: 'STATE_PREBIND' }], String(port));
     }
     for (const c of clusters.filter((x) => x.type === 'ORIGINAL_DST')) assert.deepEqual(c.upstream_connection_options, { tcp_keepalive: {} }, String(c.name));
+  });
+
+  test('with discovery: listeners and clusters by REST polling from splice, over mTLS that splice\'s namespace must answer, and the outbound listener hands connections to them', () => {
+    const withDiscovery = renderBootstrap({ ...input, discovery: { host: 'splice.splice-system.svc', port: 15012, namespace: 'splice-system' } });
+    for (const kind of ['cds_config', 'lds_config']) {
+      const source = obj(at(withDiscovery, 'dynamic_resources', kind), kind);
+      assert.deepEqual(at(source, 'api_config_source'), {
+        api_type: 'REST', transport_api_version: 'V3', cluster_names: ['splice-discovery'], refresh_delay: '3s', request_timeout: '5s',
+      });
+      // A proxy whose discovery does not answer still starts, after this.
+      assert.equal(source.initial_fetch_timeout, '5s');
+    }
+    const ls = objs(at(withDiscovery, 'static_resources', 'listeners'), 'listeners');
+    assert.equal(ls.find((l) => l.name === 'outbound')?.use_original_dst, true);
+    const c = objs(at(withDiscovery, 'static_resources', 'clusters'), 'clusters').find((x) => x.name === 'splice-discovery');
+    assert.ok(c);
+    assert.equal(c.type, 'STRICT_DNS');
+    assert.deepEqual(at(c, 'load_assignment', 'endpoints', 0, 'lb_endpoints', 0, 'endpoint', 'address', 'socket_address'), { address: 'splice.splice-system.svc', port_value: 15012 });
+    const tls = obj(at(c, 'transport_socket', 'typed_config'), 'discovery tls');
+    assert.equal(tls.sni, 'splice.splice-system.svc');
+    assert.equal(at(tls, 'common_tls_context', 'tls_certificate_sds_secret_configs', 0, 'name'), 'splice-identity', 'the pod\'s own identity');
+    assert.deepEqual(at(tls, 'common_tls_context', 'combined_validation_context', 'default_validation_context', 'match_typed_subject_alt_names'), [
+      { san_type: 'URI', matcher: { prefix: 'spiffe://cluster.local/ns/splice-system/sa/' } },
+    ]);
+    // Without discovery: none of it.
+    assert.equal(bootstrap.dynamic_resources, undefined);
+    assert.equal(listenerOn(PROXY_PORTS.outbound).use_original_dst, undefined);
   });
 
   test('no tcp_proxy closes an idle connection: without a proxy nothing would', () => {

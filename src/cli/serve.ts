@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { ConfigError, ipv6Redirected, meshCidrList, type Config } from '../inject/config.js';
 import { isIPv6Cidr } from '../iptables/options.js';
 import { SPLICE_VERSION } from '../version.js';
+import { DISCOVERY_PORT } from '../inject/bootstrap.js';
 import { injectPod } from '../inject/engine.js';
 import type { ClusterFacts } from '../inject/types.js';
 // Loaded even for --local, which needs no cluster: the benchmark measures --local, and
@@ -56,6 +57,11 @@ Runs the admission webhook: HTTPS on --port (path /inject), and plain HTTP on
                               do not run the identity controller (workload certificates
                               in the Secrets splice-identity-<sa>); another issuer must
                               then keep those Secrets
+      --discovery-port N      service discovery port, HTTPS with mesh mTLS (default ${DISCOVERY_PORT});
+                              not served with --local or proxy.serviceDiscovery: false
+
+Unless --local, serve also tells the mesh's proxies the cluster's Services and their
+meshed endpoints (service discovery), so a connection to a ClusterIP goes as mTLS.
 
 Unless --local or --no-identity-controller, serve also runs the identity controller:
 replicas elect a leader on the Lease splice-identity, and the leader keeps the mesh CA
@@ -81,6 +87,7 @@ interface ServeFlags {
   tlsFiles: { cert: string; key: string } | undefined;
   tlsPollMs: number | undefined;
   identityController: boolean;
+  discoveryPort: number;
   help: boolean;
 }
 
@@ -114,6 +121,7 @@ export function parseServeFlags(argv: string[]): ServeFlags {
         'tls-key': { type: 'string' },
         'tls-poll-interval': { type: 'string' },
         'no-identity-controller': { type: 'boolean' },
+        'discovery-port': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -135,10 +143,14 @@ export function parseServeFlags(argv: string[]): ServeFlags {
     tlsFiles: cert !== undefined && key !== undefined ? { cert, key } : undefined,
     tlsPollMs: pollSeconds(values['tls-poll-interval']),
     identityController: !local && values['no-identity-controller'] !== true,
+    discoveryPort: port('--discovery-port', values['discovery-port'], DISCOVERY_PORT),
     help: values.help === true,
   };
   if (flags.host.trim() === '') throw new UsageError('--host: must not be empty');
   if (flags.port !== 0 && flags.port === flags.metricsPort) throw new UsageError(`--port and --metrics-port must differ (both ${flags.port})`);
+  for (const [name, other] of [['--port', flags.port], ['--metrics-port', flags.metricsPort]] as const) {
+    if (flags.discoveryPort !== 0 && flags.discoveryPort === other) throw new UsageError(`--discovery-port and ${name} must differ (both ${other})`);
+  }
   return flags;
 }
 
@@ -275,6 +287,19 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
           ...(flags.tlsPollMs !== undefined ? { caPollMs: flags.tlsPollMs } : {}),
         });
         stops.push(() => identity.stop());
+      }
+      if (config.proxy.serviceDiscovery) {
+        const { startDiscovery } = await import('../kube/discovery.js');
+        const env = deps.env ?? process.env;
+        const discovery = startDiscovery(kc, {
+          config,
+          host: flags.host,
+          port: flags.discoveryPort,
+          serviceAccount: env.POD_SERVICE_ACCOUNT?.trim() || 'splice',
+          logger,
+          ...(flags.tlsPollMs !== undefined ? { caPollMs: flags.tlsPollMs } : {}),
+        });
+        stops.push(() => discovery.stop());
       }
     }
 

@@ -14,8 +14,9 @@ const ALLOWED: Record<string, string[]> = {
   inject: ['iptables', 'version.js'],
   identity: ['inject', 'tls'],
   webhook: ['inject', 'tls'],
-  kube: ['identity', 'inject', 'tls', 'webhook'],
-  cli: ['identity', 'inject', 'iptables', 'kube', 'tls', 'webhook', 'version.js'],
+  discovery: ['inject', 'iptables'],
+  kube: ['discovery', 'identity', 'inject', 'tls', 'webhook'],
+  cli: ['discovery', 'identity', 'inject', 'iptables', 'kube', 'tls', 'webhook', 'version.js'],
 };
 
 test('each folder of src/ imports only the layers below it', () => {

@@ -16,7 +16,7 @@ import { issueIdentity } from '../../src/identity/issue.js';
 import { PROXY_PORTS } from '../../src/iptables/options.js';
 import { ENVOY_VERSION, eventually, probe, type ProbeResult } from './envoy.js';
 import { writeIdentity } from './identity-volume.js';
-import { APP_PORT, APP_UID, EXCLUDED_PORT, IP, MESH_CIDR, TRUST_DOMAIN, entries, logged, spiffeOf, startCapture, startMesh, stat, type Mesh, type MeshPod } from './mesh.js';
+import { APP_PORT, APP_UID, EXCLUDED_PORT, IP, MESH_CIDR, SERVICE, TRUST_DOMAIN, entries, logged, spiffeOf, startCapture, startMesh, stat, type Mesh, type MeshPod } from './mesh.js';
 
 function get(from: MeshPod['ns'], host: string, port: number, path: string, uid = APP_UID): Promise<ProbeResult> {
   return probe(from, { kind: 'http', host, port, path }, uid);
@@ -92,6 +92,51 @@ describe(`two meshed pods: splice iptables and Envoy ${ENVOY_VERSION}, mTLS betw
     const e = await logged(b, 'A\'s identity', (x) => x.direction === 'inbound' && x.peer_identity === spiffeOf('a'));
     assert.equal(e.filter_chain, 'inbound-mtls');
     assert.equal(e.tls_version, 'TLSv1.3', 'both ends are splice\'s proxies: TLS 1.3');
+  });
+
+  test('A → a Service discovery told of: straight to B\'s proxy as mTLS that B\'s own identity must answer, nothing in plaintext', async () => {
+    const { a, b, dir } = m();
+    const file = join(dir, 'a-to-web.pcap');
+    const cap = await startCapture(b.ns, file, ['tcp', 'and', 'host', IP.a]);
+    // 198.18.1.80 is no host's address: only a proxy that knows the Service reaches B.
+    const r = await get(a.ns, SERVICE.web, SERVICE.port, '/secret-via-service');
+    const counts = await cap.stop();
+    assert.equal(r.status, 200, JSON.stringify(r));
+    assert.equal(r.body, `pod-b ${IP.b}:${APP_PORT} GET /secret-via-service from ${IP.b}`);
+    const out = await logged(a, 'the connection to the Service', (e) => e.original_destination === `${SERVICE.web}:${SERVICE.port}`);
+    assert.equal(out.filter_chain, 'outbound-service');
+    assert.equal(out.upstream_cluster, `svc|demo|web|${SERVICE.port}`);
+    assert.equal(out.upstream_host, `${IP.b}:${PROXY_PORTS.mtls}`);
+    assert.equal(out.peer_identity, spiffeOf('b'));
+    const inbound = await logged(b, 'A\'s identity on the Service connection', (e) => e.direction === 'inbound' && e.peer_identity === spiffeOf('a') && e.original_destination === `${IP.b}:${APP_PORT}`);
+    assert.equal(inbound.filter_chain, 'inbound-mtls');
+    const wire = await readFile(file);
+    assert.ok(hasClientHello(wire) && wire.includes(MESH_ALPN), `TLS with the mesh ALPN on the wire (${counts.trim()})`);
+    assert.equal(wire.includes('/secret-via-service'), false, 'the request is not on the wire in plaintext');
+    assert.equal(wire.includes('pod-b '), false, 'the answer is not on the wire in plaintext');
+  });
+
+  test('a Service with a meshed and an unmeshed endpoint: mTLS to the one, the app\'s bytes as sent to the other', async () => {
+    const { a } = m();
+    const bodies = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const r = await get(a.ns, SERVICE.mixed, SERVICE.port, `/mixed-${i}`);
+      assert.equal(r.status, 200, JSON.stringify(r));
+      bodies.add((r.body ?? '').split(' ')[0] ?? '');
+    }
+    assert.deepEqual([...bodies].sort(), ['outsider-c', 'pod-b'], 'both endpoints answered (round robin)');
+    const toC = await logged(a, 'the plaintext leg to C', (e) => e.original_destination === `${SERVICE.mixed}:${SERVICE.port}` && e.upstream_host === `${IP.c}:${APP_PORT}`);
+    assert.equal(toC.peer_identity, null, 'C is not in the mesh: no TLS');
+    const toB = await logged(a, 'the mTLS leg to B', (e) => e.original_destination === `${SERVICE.mixed}:${SERVICE.port}` && e.upstream_host === `${IP.b}:${PROXY_PORTS.mtls}`);
+    assert.equal(toB.peer_identity, spiffeOf('b'));
+  });
+
+  test('an endpoint whose proxy proves another identity than its pod\'s service account is refused', async () => {
+    const { a } = m();
+    const r = await get(a.ns, SERVICE.impostor, SERVICE.port, '/impostor');
+    assert.notEqual(r.status, 200, `B answers as sa/b, discovery said sa/x: ${JSON.stringify(r)}`);
+    const e = await logged(a, 'the refused handshake', (x) => x.original_destination === `${SERVICE.impostor}:${SERVICE.port}`);
+    assert.match(String(e.upstream_transport_failure_reason), /CERTIFICATE_VERIFY_FAILED|verify/i, JSON.stringify(e));
   });
 
   test('a client with no mesh certificate reaches B in permissive mode, in plaintext, and the capture sees it', async () => {

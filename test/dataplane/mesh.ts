@@ -10,6 +10,12 @@
 //    ├── C      198.18.0.10, 198.18.0.11, 2001:2::10   outside the mesh: no proxy, no rules
 //    └── D      198.18.0.12  2001:2::12   outside the mesh, a client only
 //
+// C also runs splice's discovery server (as `splice serve` does in a cluster), which the
+// proxies reach by the name splice.splice-system.svc (an /etc/hosts line in their mount
+// namespace stands in for cluster DNS). It tells them of three Services in 198.18.1.0/24,
+// an address range with no host on it, as ClusterIPs have none: `web` (B), `mixed` (B and
+// C) and `impostor` (B, but claimed by another service account).
+//
 // The mesh CIDRs are 198.18.0.0/29 and 2001:2::/125: A and B are in them, C and D are not,
 // and with an IPv6 mesh CIDR the pods' IPv6 goes through their proxies too. B and C also
 // run the traffic server of traffic.ts, so D to C is the same traffic without any proxy.
@@ -17,14 +23,17 @@
 // for network tests and benchmarks, RFC 2544 and RFC 5180).
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { parseConfig, type Config } from '../../src/inject/config.js';
 import { injectPod } from '../../src/inject/engine.js';
 import { IDENTITY_MOUNT_PATH, INJECTED_NAMES, KEYS } from '../../src/inject/keys.js';
-import { SDS_FILES } from '../../src/inject/bootstrap.js';
+import { DISCOVERY_PORT, SDS_FILES } from '../../src/inject/bootstrap.js';
+import { discoveryHost } from '../../src/inject/proxy-texts.js';
+import type { DiscoveryInput } from '../../src/discovery/resources.js';
+import { startDiscoveryIn } from './discovery.js';
 import type { Container, Pod } from '../../src/inject/types.js';
 import { parseMeshCa, type MeshCa } from '../../src/identity/ca.js';
 import { generateMeshRoot, issueIdentity, type IssuedIdentity } from '../../src/identity/issue.js';
@@ -41,6 +50,9 @@ export const MESH_CIDR6 = '2001:2::/125';
 export const IP = Object.freeze({ a: '198.18.0.1', b: '198.18.0.2', c: '198.18.0.10', cExcluded: '198.18.0.11', d: '198.18.0.12' });
 export const IP6 = Object.freeze({ a: '2001:2::1', b: '2001:2::2', c: '2001:2::10', d: '2001:2::12' });
 export const APP_PORT = 8080;
+/** The Services discovery tells of: ClusterIPs no host has, so only a proxy that knows them reaches anyone. */
+export const SERVICE = Object.freeze({ web: '198.18.1.80', mixed: '198.18.1.81', impostor: '198.18.1.82', port: 80 });
+const SERVICE_CIDR = '198.18.1.0/24';
 /** B's app port that both pods exclude from capture (A outbound, B inbound). */
 export const EXCLUDED_PORT = 9090;
 /** The ports B excludes from its inbound redirect. */
@@ -97,12 +109,13 @@ function container(pod: Pod, name: string): Container {
   return found;
 }
 
-/** `$(VAR)` in a container's args, expanded from its env the way the kubelet does (fieldRefs of the pod's metadata only). */
-function expandArgs(c: Container, pod: Pod): string[] {
+/** `$(VAR)` in a container's args, expanded from its env the way the kubelet does (fieldRefs of the pod's name, namespace and IP only). */
+function expandArgs(c: Container, pod: Pod, podIp: string): string[] {
   const values = new Map<string, string>();
+  const fields: Record<string, string | undefined> = { 'metadata.name': pod.metadata?.name, 'metadata.namespace': pod.metadata?.namespace, 'status.podIP': podIp };
   for (const e of (c.env ?? []) as Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>) {
     const field = e.valueFrom?.fieldRef?.fieldPath;
-    const value = e.value ?? (field === 'metadata.name' ? pod.metadata?.name : field === 'metadata.namespace' ? pod.metadata?.namespace : undefined);
+    const value = e.value ?? (field === undefined ? undefined : fields[field]);
     if (value !== undefined) values.set(e.name, value);
   }
   return (c.args ?? []).map((a) => a.replace(/\$\(([A-Z_][A-Z0-9_]*)\)/g, (whole, v: string) => values.get(v) ?? whole));
@@ -120,6 +133,9 @@ async function attach(lan: Netns, name: string, ips: string[]): Promise<Netns> {
       await ns.must('ip', ['addr', 'add', `${ip}/${v6 ? PREFIX6 : PREFIX}`, 'dev', 'eth0', ...(v6 ? ['nodad'] : [])]);
     }
     await ns.must('ip', ['link', 'set', 'eth0', 'up']);
+    // As a pod's default route would: the app's connect() to a ClusterIP gets as far as
+    // the redirect rules instead of failing for want of a route.
+    await ns.must('ip', ['route', 'add', SERVICE_CIDR, 'dev', 'eth0']);
   } catch (e) {
     await ns.destroy();
     throw e;
@@ -140,7 +156,7 @@ function startApp(ns: Netns, listen: Array<[string, number]>, tag: string): Prom
   return startInNetns(ns.name, 'setpriv', [`--reuid=${APP_UID}`, `--regid=${APP_UID}`, '--clear-groups', process.execPath, '-e', script]);
 }
 
-async function meshPod(name: 'a' | 'b', ns: Netns, annotations: Record<string, string>, config: Config, ca: MeshCa, dir: string, envoyBin: string): Promise<MeshPod> {
+async function meshPod(name: 'a' | 'b', ns: Netns, annotations: Record<string, string>, config: Config, ca: MeshCa, dir: string, envoyBin: string, hostsFile: string): Promise<MeshPod> {
   const decision = injectPod({
     pod: userPod(name, annotations),
     namespace: { name: 'demo', labels: { 'splice.dev/inject': 'enabled' }, annotations: {} },
@@ -173,10 +189,10 @@ async function meshPod(name: 'a' | 'b', ns: Netns, annotations: Record<string, s
   // the bootstrap names, in a mount namespace of its own so the mount never reaches the
   // host (only the empty mount point is created in the host's /run).
   if (proxy.command?.[0] !== 'envoy') throw new Error(`splice-proxy runs ${JSON.stringify(proxy.command)}, expected envoy`);
-  const mountAndRun = 'mkdir -p "$1" && mount --bind "$0" "$1" && shift && exec "$@"';
+  const mountAndRun = 'mkdir -p "$1" && mount --bind "$0" "$1" && mount --bind "$2" /etc/hosts && shift 2 && exec "$@"';
   const child = ns.spawn('unshare', [
-    '--mount', '--propagation', 'private', 'sh', '-c', mountAndRun, identityDir, IDENTITY_MOUNT_PATH,
-    'setpriv', `--reuid=${proxyUid}`, `--regid=${proxyUid}`, '--clear-groups', envoyBin, ...expandArgs(proxy, pod),
+    '--mount', '--propagation', 'private', 'sh', '-c', mountAndRun, identityDir, IDENTITY_MOUNT_PATH, hostsFile,
+    'setpriv', `--reuid=${proxyUid}`, `--regid=${proxyUid}`, '--clear-groups', envoyBin, ...expandArgs(proxy, pod, IP[name]),
   ]);
   const envoy = { child, ...capture(child) };
   return { name, ns, pod, proxyUid, identityDir, identity, sdsFiles, envoy, initOutput: initRun.stdout + initRun.stderr };
@@ -229,8 +245,19 @@ export async function startMesh(): Promise<Mesh> {
       undo.push(() => killNow(child));
     }
 
-    const a = await meshPod('a', nsA, { [KEYS.excludeOutboundPorts]: String(EXCLUDED_PORT), [KEYS.excludeOutboundCidrs]: `${IP.cExcluded}/32` }, config, ca, dir, envoyBin);
-    const b = await meshPod('b', nsB, { [KEYS.excludeInboundPorts]: B_EXCLUDED_INBOUND.join(',') }, config, ca, dir, envoyBin);
+    const hostsFile = join(dir, 'hosts');
+    await writeFile(hostsFile, `127.0.0.1 localhost\n${IP.c} ${discoveryHost(config.injectorNamespace)}\n`, { mode: 0o644 });
+    const own = await issueIdentity(ca, { trustDomain: TRUST_DOMAIN, namespace: config.injectorNamespace, serviceAccount: 'splice' }, 3600_000);
+    const discovery = await startDiscoveryIn(c.name, dir, {
+      input: serviceObjects(config),
+      tls: { cert: own.cert, key: own.key, trustBundle: own.trustBundle },
+      host: IP.c,
+      port: DISCOVERY_PORT,
+    });
+    undo.push(() => killNow(discovery));
+
+    const a = await meshPod('a', nsA, { [KEYS.excludeOutboundPorts]: String(EXCLUDED_PORT), [KEYS.excludeOutboundCidrs]: `${IP.cExcluded}/32` }, config, ca, dir, envoyBin, hostsFile);
+    const b = await meshPod('b', nsB, { [KEYS.excludeInboundPorts]: B_EXCLUDED_INBOUND.join(',') }, config, ca, dir, envoyBin, hostsFile);
     for (const p of [a, b]) {
       undo.push(() => stop(p.envoy.child));
       await eventually(`the proxy of pod ${p.name} to answer /ready`, async () => {
@@ -244,6 +271,31 @@ export async function startMesh(): Promise<Mesh> {
     await destroy();
     throw e;
   }
+}
+
+/** The cluster objects discovery renders from: Services, their EndpointSlices, the injected pods. */
+function serviceObjects(config: Config): DiscoveryInput {
+  const svc = (name: string, ip: string) => ({ metadata: { namespace: 'demo', name }, spec: { type: 'ClusterIP', clusterIP: ip, clusterIPs: [ip], ports: [{ name: 'http', port: SERVICE.port, protocol: 'TCP' }] } });
+  const endpoint = (ip: string, pod: string) => ({ addresses: [ip], conditions: { ready: true }, targetRef: { kind: 'Pod', namespace: 'demo', name: pod } });
+  const slice = (service: string, endpoints: Array<ReturnType<typeof endpoint>>) => ({
+    metadata: { namespace: 'demo', labels: { 'kubernetes.io/service-name': service } },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port: APP_PORT, protocol: 'TCP' }],
+    endpoints,
+  });
+  return {
+    services: [svc('web', SERVICE.web), svc('mixed', SERVICE.mixed), svc('impostor', SERVICE.impostor)],
+    endpointSlices: [
+      slice('web', [endpoint(IP.b, 'b-0')]),
+      slice('mixed', [endpoint(IP.b, 'b-0'), endpoint(IP.c, 'c-0')]),
+      slice('impostor', [endpoint(IP.b, 'x-0')]),
+    ],
+    // c-0 is not injected; x-0 claims B's address under another service account.
+    meshedPods: new Map([['demo/a-0', { serviceAccount: 'a' }], ['demo/b-0', { serviceAccount: 'b' }], ['demo/x-0', { serviceAccount: 'x' }]]),
+    trustDomain: config.trustDomain,
+    identityDir: IDENTITY_MOUNT_PATH,
+    maxConnections: config.proxy.maxConnections,
+  };
 }
 
 /**

@@ -104,7 +104,12 @@ export async function startSplice(o: StartOptions = {}): Promise<SpliceProcess> 
   const fd = openSync(logFile, 'a');
   const child = spawn(
     process.execPath,
-    [join(REPO, 'bin/splice.js'), 'serve', '--port', String(port), '--metrics-port', String(metricsPort), '--host', '127.0.0.1', ...(o.args ?? [])],
+    [
+      join(REPO, 'bin/splice.js'), 'serve', '--port', String(port), '--metrics-port', String(metricsPort), '--host', '127.0.0.1',
+      // Several replicas may run at once: discovery takes any free port unless a test names one.
+      ...((o.args ?? []).includes('--discovery-port') ? [] : ['--discovery-port', '0']),
+      ...(o.args ?? []),
+    ],
     {
       env: { ...process.env, KUBECONFIG: o.kubeconfig ?? serviceAccountKubeconfig(), POD_NAMESPACE: SYSTEM_NAMESPACE, ...(o.env ?? {}) },
       stdio: ['ignore', fd, fd],

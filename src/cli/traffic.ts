@@ -2,7 +2,8 @@
 // will do with its connections, read back from what was injected (splice-init's args are
 // the redirect options, see iptables/flags.ts), so it can never disagree with the pod.
 
-import { MESH_ALPN } from '../inject/bootstrap.js';
+import { DISCOVERY_PORT, MESH_ALPN } from '../inject/bootstrap.js';
+import { discoveryHost } from '../inject/proxy-texts.js';
 import { meshCidrList, type Config } from '../inject/config.js';
 import { INJECTED_NAMES } from '../inject/keys.js';
 import type { Container } from '../inject/types.js';
@@ -39,7 +40,10 @@ export function trafficLines(result: PodResult, config: Config): string[] {
     `    outbound: ${outboundTo} goes through the proxy, except: ${list(outboundSkips)}`,
     mesh.length > 0
       ? `      to ${list(mesh)} (proxy.meshCidrs): mTLS as the identity below, to the peer's proxy on port ${PROXY_PORTS.mtls}; anywhere else: as the app sent it`
-      : `      every connection leaves as the app sent it: ${allMesh.length === 0 ? 'proxy.meshCidrs is empty' : 'proxy.meshCidrs names IPv6 networks only'}, so nothing is given mTLS`,
+      : `      to a pod address: as the app sent it, ${allMesh.length === 0 ? 'proxy.meshCidrs is empty' : 'proxy.meshCidrs names IPv6 networks only'}, so no pod address is given mTLS`,
+    config.proxy.serviceDiscovery
+      ? `      to a Service's ClusterIP that splice's discovery (${discoveryHost(config.injectorNamespace)}:${DISCOVERY_PORT}) told of: to one of its ready endpoints, mTLS to a meshed one (which must prove its own service account), as sent to the others; any other ClusterIP: as the app sent it`
+      : '      to a Service\'s ClusterIP: as the app sent it, kube-proxy picks the endpoint (proxy.serviceDiscovery: false)',
     ...(unusedMesh.length > 0 ? [`      ${list(unusedMesh)} (proxy.meshCidrs): no mTLS, IPv6 is not redirected (proxy.ipv6: ${config.proxy.ipv6})`] : []),
     `    inbound: ${inboundTo} goes through the proxy, except: ports ${list(inboundSkips)}`,
     '      reaches the app as it came, nothing read first (permissive)',

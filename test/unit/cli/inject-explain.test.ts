@@ -257,7 +257,8 @@ describe('splice explain', () => {
     const plain = await cli(['explain', '-f', '-'], pod);
     assert.equal(plain.code, 0, plain.stderr);
     assert.match(plain.stdout, /traffic:\n\s+outbound: IPv4 TCP to anywhere goes through the proxy, except: uid 1337 \(the proxy\), loopback, ports 5432, 169\.254\.169\.254\/32\n/);
-    assert.match(plain.stdout, /every connection leaves as the app sent it: proxy\.meshCidrs is empty/);
+    assert.match(plain.stdout, /to a pod address: as the app sent it, proxy\.meshCidrs is empty, so no pod address is given mTLS/);
+    assert.match(plain.stdout, /to a Service's ClusterIP that splice's discovery \(splice\.splice-system\.svc:15012\) told of: to one of its ready endpoints, mTLS to a meshed one \(which must prove its own service account\), as sent to the others; any other ClusterIP: as the app sent it\n/);
     assert.match(plain.stdout, /inbound: IPv4 TCP to any port goes through the proxy, except: ports 15000, 15001, 15006, 15008, 15021, 15090, 9000\n/);
     assert.match(plain.stdout, /from mesh peers: mTLS on port 15008 \(ALPN splice-mtls, client certificate of spiffe:\/\/cluster\.local\/ required\), then to the app port the peer named, excluded ports included\n/);
     assert.match(plain.stdout, /IPv6: not redirected, it arrives and leaves as without splice \(proxy\.ipv6: auto\)\n/);
@@ -275,6 +276,9 @@ describe('splice explain', () => {
     const off = await cli(['explain', '-f', '-', '--config', file], pod);
     assert.match(off.stdout, /to 10\.244\.0\.0\/16 \(proxy\.meshCidrs\): mTLS/, 'the IPv4 mesh CIDR only');
     assert.match(off.stdout, /fd00:10:244::\/56 \(proxy\.meshCidrs\): no mTLS, IPv6 is not redirected \(proxy\.ipv6: disabled\)\n/);
+    writeFileSync(file, 'proxy:\n  serviceDiscovery: false\n');
+    const noDiscovery = await cli(['explain', '-f', '-', '--config', file], pod);
+    assert.match(noDiscovery.stdout, /to a Service's ClusterIP: as the app sent it, kube-proxy picks the endpoint \(proxy\.serviceDiscovery: false\)\n/);
     const skipped = await cli(['explain', '-f', '-', '--namespace-labels', 'splice.dev/inject=disabled'], DEPLOYMENT);
     assert.doesNotMatch(skipped.stdout, /traffic:/);
   });

@@ -76,6 +76,12 @@ describe('config', () => {
     assert.deepEqual(problems({ proxy: { ipv6: true } }), ['proxy.ipv6: must be one of auto, enabled, disabled (got true)']);
   });
 
+  test('proxy.serviceDiscovery: on by default, a boolean', () => {
+    assert.equal(DEFAULT_CONFIG.proxy.serviceDiscovery, true);
+    assert.equal(parseConfig({ proxy: { serviceDiscovery: false } }).proxy.serviceDiscovery, false);
+    assert.deepEqual(problems({ proxy: { serviceDiscovery: 'no' } }), ['proxy.serviceDiscovery: must be true or false (got "no")']);
+  });
+
   test('proxy.maxConnections: 100000 by default, a whole number from 16 to 2^32-1', () => {
     assert.equal(DEFAULT_CONFIG.proxy.maxConnections, 100_000);
     assert.equal(parseConfig({ proxy: { maxConnections: 5_000 } }).proxy.maxConnections, 5_000);

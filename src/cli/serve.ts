@@ -9,7 +9,8 @@
 //              certificate from the Secret splice-webhook-tls (or --tls-cert/--tls-key)
 
 import { parseArgs } from 'node:util';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { hostname } from 'node:os';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { ConfigError, ipv6Redirected, meshCidrList, type Config } from '../inject/config.js';
 import { isIPv6Cidr } from '../iptables/options.js';
@@ -25,6 +26,7 @@ import { clusterNamespaceSource } from '../kube/namespaces.js';
 import { KubeAccessError, loadKubeConfig, serverVersion } from '../kube/client.js';
 import { describeKubeError } from '../kube/errors.js';
 import { clusterWebhookTls } from '../kube/webhook-tls.js';
+import { OwnerEvents } from '../kube/owner-events.js';
 import { TlsFileError, loadPairFiles, watchPairFiles } from '../tls/files.js';
 import { notAfter, splitPem, type CertPair } from '../tls/generate.js';
 import { localPki } from '../tls/local.js';
@@ -32,6 +34,7 @@ import { buildOpsApp } from '../webhook/health.js';
 import { createLogger } from '../webhook/logger.js';
 import { createMetrics, type Metrics } from '../webhook/metrics.js';
 import { trustingNamespaceSource, type NamespaceSource } from '../webhook/namespace-source.js';
+import type { SkipEvents } from '../webhook/skip-events.js';
 import { DEFAULT_METRICS_PORT, DEFAULT_PORT, listenHttp, startWebhookServer, type WebhookServer } from '../webhook/server.js';
 import { loadConfig } from './context.js';
 import type { CliIO } from './io.js';
@@ -218,6 +221,7 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
   const metrics = createMetrics();
   const stops: Array<() => unknown> = [];
   let namespaces: NamespaceSource | undefined;
+  let events: SkipEvents | undefined;
   let server: WebhookServer | undefined;
   let stopping = false;
 
@@ -272,6 +276,9 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
       logger.info({ apiServer, version: `${cluster.version?.major}.${cluster.version?.minor}` }, 'connected to the API server');
       const source = clusterNamespaceSource(kc, logger);
       namespaces = source;
+      const recorder = new OwnerEvents({ api: kc.makeApiClient(CoreV1Api), logger, instance: (deps.env ?? process.env).POD_NAME?.trim() || hostname() });
+      events = recorder;
+      stops.push(() => recorder.stop());
       stops.push(() => source.stop());
       // Not awaited: the webhook may answer before the first list (misses are a GET);
       // /readyz reports the cache until it has synced.
@@ -345,7 +352,7 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
   recordExpiry(metrics, certificate.tls, certificate.caBundle);
   try {
     server = await startWebhookServer({
-      app: { decide: injectPod, namespaces, cluster, config, metrics, logger },
+      app: { decide: injectPod, namespaces, cluster, config, metrics, logger, ...(events ? { events } : {}) },
       tls: certificate.tls,
       host: flags.host,
       port: flags.port,

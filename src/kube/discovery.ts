@@ -30,7 +30,7 @@ export interface RunningDiscovery {
 
 // Events come in bursts (a rollout touches a Service's slices many times a second); one
 // render after the burst serves them all.
-const RENDER_DELAY_MS = 200;
+const RENDER_DELAY_MS = 1000;
 
 type Informer<T> = ReturnType<typeof makeInformer<T & { metadata?: { name?: string; namespace?: string } }>>;
 

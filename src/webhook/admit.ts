@@ -6,6 +6,7 @@ import type { Decision } from '../inject/outcome.js';
 import type { ReasonId } from '../inject/reasons.js';
 import type { NamespaceFacts } from '../inject/types.js';
 import type { AppOptions } from './app.js';
+import { REPORTED_SKIPS, controllerOf } from './skip-events.js';
 import type { RequestResult } from './metrics.js';
 import { allowed, denied, errored, patched, type AdmissionRequest, type AdmissionResponse } from './review.js';
 
@@ -53,6 +54,7 @@ export async function admit(opts: AppOptions, req: AdmissionRequest, namespace: 
       case 'inject':
         return { result: 'inject', reasons, response: patched(decision.patch, warnings), patchOps: decision.patch };
       case 'skip':
+        reportSkip(opts, req, decision, namespace, pod);
         return { result: 'skip', reasons, response: allowed(warnings) };
       case 'deny': {
         // 400 when the pod itself is wrong (the user fixes the manifest); 403 when a
@@ -70,6 +72,15 @@ export async function admit(opts: AppOptions, req: AdmissionRequest, namespace: 
     }
     return failure(opts, req, 500, `internal error while answering (${errorText(err)})`, pod, namespace);
   }
+}
+
+// A dry run must leave nothing behind, an Event included.
+function reportSkip(opts: AppOptions, req: AdmissionRequest, decision: Decision, namespace: string, pod: string): void {
+  if (!opts.events || req.dryRun === true) return;
+  const reported = decision.reasons.find((r) => REPORTED_SKIPS.has(r.id));
+  const owner = controllerOf(req.object);
+  if (!reported || !owner) return;
+  opts.events.record({ namespace, owner, pod, reason: reported.id, message: reported.message });
 }
 
 function failure(opts: AppOptions, req: AdmissionRequest, code: number, why: string, pod: string, namespace: string): Outcome {

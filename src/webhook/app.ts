@@ -14,6 +14,7 @@ import type { Decision } from '../inject/outcome.js';
 import type { ClusterFacts } from '../inject/types.js';
 import { admit, displayName, podNamespace } from './admit.js';
 import { BODY_LIMIT, BadRequest, isJsonContentType, parseJsonBody } from './body.js';
+import type { SkipEvents } from './skip-events.js';
 import { discardBody } from './drain.js';
 import { createLogger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -36,6 +37,8 @@ export interface AppOptions {
   metrics: Metrics;
   /** The process logger. Silent when absent. */
   logger?: Logger;
+  /** Where skips of pods that should have been meshed are reported (Events on their owner); none when absent. */
+  events?: SkipEvents;
 }
 
 export const WEBHOOK_PATH = '/inject';

@@ -1,7 +1,8 @@
 // Scenario 6: in a namespace enforcing Pod Security "restricted", splice-init (root,
 // NET_ADMIN, NET_RAW) would be refused. With the default podSecurityConflict: skip the
 // pod runs without the proxy, and whoever looks is told why: the person who applied a
-// pod in kubectl's warning, the owner of a workload in splice's decision log.
+// pod in kubectl's warning; the owner of a workload in a NotMeshed Event on its
+// ReplicaSet (kubectl describe, kubectl get events), and splice's decision log.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { apply, ok, waitFor } from '../e2e/lib/kubectl.js';
@@ -31,7 +32,7 @@ test('6. a pod applied by hand runs unmeshed, and kubectl printed why', async ()
   assert.equal(p.metadata.annotations?.['splice.dev/status'], undefined);
 });
 
-test('6. a Deployment\'s pods run unmeshed, and splice\'s log says which pod and why', async () => {
+test('6. a Deployment\'s pods run unmeshed: a NotMeshed Event on its ReplicaSet says why, and so does splice\'s log', async () => {
   create(deployment(NS, 'shop', restricted));
   rollout(NS, 'shop');
   const [p] = pods(NS, 'app=shop');
@@ -43,4 +44,12 @@ test('6. a Deployment\'s pods run unmeshed, and splice\'s log says which pod and
   const log = ok(['-n', SYSTEM_NAMESPACE, 'logs', '-l', 'app.kubernetes.io/component=webhook', '--tail=-1', '--prefix']);
   const lines = log.split('\n').filter((l) => l.includes('"namespace":"node-restricted"') && l.includes('"pod":"shop-') && l.includes('pod_security'));
   assert.ok(lines.length >= 1, `no decision log line for the Deployment's pods:\n${log.slice(-2000)}`);
+  // What the Deployment's author sees, without access to splice's namespace.
+  const rs = p.metadata.ownerReferences?.find((o) => o.controller)?.name;
+  assert.ok(rs, 'the pod has a controlling ReplicaSet');
+  const described = await waitFor('a NotMeshed Event on the ReplicaSet', () => {
+    const text = ok(['-n', NS, 'describe', 'replicaset', rs]);
+    return text.includes('NotMeshed') ? text : undefined;
+  }, 30_000);
+  assert.match(described, /NotMeshed\s+.*was created without splice-proxy: namespace node-restricted enforces Pod Security level "restricted"/);
 });

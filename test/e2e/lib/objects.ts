@@ -4,7 +4,7 @@ export interface Meta {
   namespace?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
-  ownerReferences?: Array<{ kind: string; name: string }>;
+  ownerReferences?: Array<{ kind: string; name: string; controller?: boolean }>;
 }
 
 export interface ContainerJson {

@@ -3,7 +3,7 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BODY_LIMIT } from '../../../src/webhook/app.js';
+import { BODY_LIMIT, type Decide } from '../../../src/webhook/app.js';
 import {
   denyInvalid,
   denyPolicy,
@@ -296,4 +296,44 @@ describe('when splice cannot decide, config.onError chooses', () => {
       assert.match(a.response.warnings?.[0] ?? '', why);
     });
   }
+});
+
+describe('skips of pods that should have been meshed are handed to the Event writer', () => {
+  const owned = (controller: boolean) => ({
+    ...pod(),
+    metadata: { ...pod().metadata, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-5d8f', uid: 'rs-uid', controller }] },
+  });
+  const podSecuritySkip: Decide = () => ({
+    result: 'skip',
+    reasons: [{ id: 'pod_security_conflict', message: 'namespace shop enforces Pod Security level "restricted"' }],
+    warnings: ['pod not meshed: namespace shop enforces Pod Security level "restricted"'],
+  });
+  const recording = () => {
+    const notices: unknown[] = [];
+    return { notices, events: { record: (n: unknown) => void notices.push(n) } };
+  };
+
+  test('a Pod Security skip of an owned pod: one notice naming the owner and the reason', async () => {
+    const { notices, events } = recording();
+    const { app } = makeApp({ decide: podSecuritySkip, events });
+    const res = await post(app, review({ object: owned(true) }));
+    assert.equal(answer(res.body).response.allowed, true);
+    assert.deepEqual(notices, [{
+      namespace: 'shop',
+      owner: { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web-5d8f', uid: 'rs-uid' },
+      pod: 'web',
+      reason: 'pod_security_conflict',
+      message: 'namespace shop enforces Pod Security level "restricted"',
+    }]);
+  });
+
+  test('nothing for a dry run, a pod without a controller, or a skip the user asked for', async () => {
+    const { notices, events } = recording();
+    const { app } = makeApp({ decide: podSecuritySkip, events });
+    await post(app, review({ object: owned(true), dryRun: true }));
+    await post(app, review({ object: owned(false) }));
+    const { app: optedOut } = makeApp({ decide: skipAll, events });
+    await post(optedOut, review({ object: owned(true) }));
+    assert.deepEqual(notices, []);
+  });
 });

@@ -23,6 +23,7 @@ export function pod(name = 'web'): Pod {
 }
 
 export interface ReviewOverrides {
+  dryRun?: boolean;
   apiVersion?: string;
   uid?: string;
   kind?: { group: string; version: string; kind: string };
@@ -45,7 +46,7 @@ export function review(o: ReviewOverrides = {}): Record<string, unknown> {
       userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', extra: { 'authentication.kubernetes.io/credential-id': ['JTI=abc'] } },
       object,
       oldObject: null,
-      dryRun: false,
+      dryRun: o.dryRun ?? false,
     },
   };
 }
@@ -112,6 +113,7 @@ export function makeApp(o: Partial<AppOptions> & { onError?: Config['onError'] }
     config,
     metrics,
     ...(o.logger ? { logger: o.logger } : {}),
+    ...(o.events ? { events: o.events } : {}),
   });
   return { app, metrics };
 }

@@ -11,6 +11,7 @@
 // that CPU contention cannot move (see STEPS).
 
 import { performance } from 'node:perf_hooks';
+import { discovery } from './discovery/discovery.js';
 import { engine } from './engine/engine.js';
 import { latency } from './http/latency.js';
 import { memory } from './http/memory.js';
@@ -41,6 +42,7 @@ const STEPS: Step[] = [
   { id: 'latency', title: 'latency at 1,000 req/s, open loop', run: latency },
   { id: 'podsize', title: 'pod size scaling', run: podSize },
   { id: 'engine', title: 'the engine alone', run: engine },
+  { id: 'discovery', title: 'service discovery at 1,000 Services (real Envoy)', run: discovery },
   // The cluster sections (bench/cluster/, against a real API server) are loaded only
   // when they run, so skipping them never starts anything of theirs.
   [

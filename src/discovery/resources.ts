@@ -1,7 +1,8 @@
-// What discovery tells every proxy: for each Service port with at least one meshed
-// endpoint, a listener on its ClusterIP and port (never bound: the outbound listener hands
-// it the connections the app made to that address, see bootstrap.ts) and a cluster of the
-// Service's ready endpoints. Meshed endpoints are reached as the mesh reaches a pod, with
+// What discovery tells every proxy: for each Service port with an endpoint that is an
+// injected pod (ready or not: a listener must outlive a backend's restart, as removing one
+// closes the connections on it), a listener on its ClusterIP and port (never bound: the
+// outbound listener hands it the connections the app made to that address, see
+// bootstrap.ts) and a cluster of the Service's ready endpoints. Meshed endpoints are reached as the mesh reaches a pod, with
 // mTLS to its port 15008 and the target port as the TLS server name, and must prove the
 // exact identity of that pod's service account; the others get the app's bytes as sent.
 //
@@ -73,6 +74,7 @@ interface Endpoint {
   targetPort: number;
   /** The SPIFFE ID of a meshed endpoint's service account; undefined when not meshed. */
   identity: string | undefined;
+  ready: boolean;
 }
 
 const isIPv6 = (ip: string) => ip.includes(':');
@@ -108,8 +110,9 @@ export function renderDiscovery(input: DiscoveryInput): DiscoveryResources {
     for (const port of spec.ports ?? []) {
       if ((port.protocol ?? 'TCP') !== 'TCP' || !port.port) continue;
       for (const clusterIP of clusterIPs) {
-        const endpoints = endpointsOf(slices, port.name ?? '', familyOf(clusterIP), input);
-        if (!endpoints.some((e) => e.identity !== undefined)) continue;
+        const all = endpointsOf(slices, port.name ?? '', familyOf(clusterIP), input);
+        if (!all.some((e) => e.identity !== undefined)) continue;
+        const endpoints = all.filter((e) => e.ready);
         const clusterName = `svc|${namespace}|${name}|${port.port}${isIPv6(clusterIP) ? '|v6' : ''}`;
         const affinity = spec.sessionAffinity === 'ClientIP';
         clusters.push(serviceCluster(clusterName, endpoints, affinity, input));
@@ -129,7 +132,7 @@ function endpointsOf(slices: readonly EndpointSliceObject[], portName: string, f
     const slicePort = (slice.ports ?? []).find((p) => (p.name ?? '') === portName && (p.protocol ?? 'TCP') === 'TCP');
     if (!slicePort?.port) continue;
     for (const endpoint of slice.endpoints ?? []) {
-      if (endpoint.conditions?.ready === false) continue;
+      const ready = endpoint.conditions?.ready !== false;
       const ref = endpoint.targetRef;
       const pod = ref?.kind === 'Pod' && ref.name ? input.meshedPods.get(`${ref.namespace ?? slice.metadata?.namespace}/${ref.name}`) : undefined;
       const identity = pod ? spiffeId({ trustDomain: input.trustDomain, namespace: ref?.namespace ?? slice.metadata?.namespace ?? '', serviceAccount: pod.serviceAccount }) : undefined;
@@ -137,7 +140,7 @@ function endpointsOf(slices: readonly EndpointSliceObject[], portName: string, f
         const key = `${ip}:${slicePort.port}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        out.push({ ip, targetPort: slicePort.port, identity });
+        out.push({ ip, targetPort: slicePort.port, identity, ready });
       }
     }
   }
@@ -190,6 +193,12 @@ function serviceCluster(name: string, endpoints: readonly Endpoint[], affinity: 
       };
     }),
   };
+}
+
+/** The cluster a listener of renderDiscovery sends its connections to. */
+export function listenerCluster(listener: JsonObject): string | undefined {
+  const chains = listener.filter_chains as Array<{ filters?: Array<{ typed_config?: { cluster?: string } }> }> | undefined;
+  return chains?.[0]?.filters?.[0]?.typed_config?.cluster;
 }
 
 function serviceListener(clusterIP: string, port: number, cluster: string, affinity: boolean): JsonObject {

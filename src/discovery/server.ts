@@ -7,6 +7,7 @@
 // which is what proxies check (bootstrap.ts, discoveryCluster).
 
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type * as https from 'node:https';
 import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -32,6 +33,11 @@ export interface DiscoveryServer {
 // A DiscoveryRequest is a node description and a few names: tens of KB at most.
 const BODY_LIMIT = 256 * 1024;
 
+/** The URI names of a certificate's subjectAltName as node prints it ("URI:spiffe://…, DNS:…"). */
+function uriSans(subjectAltName: string | undefined): string[] {
+  return (subjectAltName ?? '').split(', ').filter((n) => n.startsWith('URI:')).map((n) => n.slice(4));
+}
+
 function tlsOptions(tls: DiscoveryTls): https.ServerOptions {
   return { minVersion: 'TLSv1.2', cert: tls.cert, key: tls.key, ca: tls.trustBundle, requestCert: true, rejectUnauthorized: true };
 }
@@ -40,7 +46,7 @@ function tlsOptions(tls: DiscoveryTls): https.ServerOptions {
  * Starts the discovery server on `host:port` (0: any free port). Throws what `listen`
  * throws (a port in use). Each answer comes from `snapshot` as it is at that request.
  */
-export async function startDiscoveryServer(opts: { host: string; port: number; tls: DiscoveryTls; snapshot: DiscoverySnapshot; logger: Logger }): Promise<DiscoveryServer> {
+export async function startDiscoveryServer(opts: { host: string; port: number; tls: DiscoveryTls; snapshot: DiscoverySnapshot; trustDomain: string; logger: Logger }): Promise<DiscoveryServer> {
   const app = fastify({
     https: tlsOptions(opts.tls),
     loggerInstance: opts.logger as FastifyBaseLogger,
@@ -56,6 +62,18 @@ export async function startDiscoveryServer(opts: { host: string; port: number; t
     reply.header('content-type', 'application/json');
     return reply.send(answer.body);
   };
+  // The handshake proved the certificate chains to the mesh's roots; the roots may be an
+  // operator's PKI that signs more than the mesh, so the identity must also be one of it.
+  const prefix = `spiffe://${opts.trustDomain}/`;
+  app.addHook('onRequest', async (request, reply) => {
+    const socket = request.raw.socket as TLSSocket;
+    const uris = uriSans(socket.getPeerCertificate?.()?.subjectaltname);
+    if (!uris.some((u) => u.startsWith(prefix))) {
+      reply.code(403).header('content-type', 'application/json');
+      return reply.send(JSON.stringify({ message: `the client certificate names no SPIFFE ID of ${prefix} (got ${JSON.stringify(uris)})` }));
+    }
+    return undefined;
+  });
   // "::" escapes the colon, which would otherwise start a path parameter.
   app.post('/v3/discovery::listeners', route('listeners'));
   app.post('/v3/discovery::clusters', route('clusters'));

@@ -2,19 +2,23 @@
 // with a version that is the hash of its resources, so a proxy that already has them gets
 // a bodiless 304 and every replica gives the same version for the same cluster state.
 //
-// A cluster that leaves is still served for a while (RETIRE_MS): listeners and clusters
-// are polled separately, and a proxy that learns of the cluster's removal before its
-// listener's would refuse connections to that ClusterIP in between.
+// Listeners and clusters are polled separately, and a listener whose cluster a proxy does
+// not have closes every connection to its ClusterIP. So a cluster that leaves is still
+// served for RETIRE_MS after its listener went, and a new listener is served only
+// HOLD_MS after its cluster first was (except in the first answers of a replica, which
+// all proxies that ask it take with their clusters, CDS before LDS, when they start).
 
 import { createHash } from 'node:crypto';
 import type { JsonObject } from '../inject/types.js';
-import { CLUSTER_TYPE, LISTENER_TYPE, type DiscoveryResources } from './resources.js';
+import { CLUSTER_TYPE, LISTENER_TYPE, listenerCluster, type DiscoveryResources } from './resources.js';
 
 export type ResourceKind = 'listeners' | 'clusters';
 export const TYPE_URLS: Readonly<Record<ResourceKind, string>> = Object.freeze({ listeners: LISTENER_TYPE, clusters: CLUSTER_TYPE });
 
 /** Longer than two polls with their jitter (bootstrap.ts, DISCOVERY_REFRESH_SECONDS). */
 export const RETIRE_MS = 30_000;
+/** Longer than one poll with its jitter (3 to 6 s) and the request: every proxy has the cluster by then. */
+export const HOLD_MS = 10_000;
 
 export interface DiscoveryAnswer {
   /** 200 with `body`, 304 (the proxy has this version), or 400 with `body` saying what is wrong. */
@@ -31,6 +35,9 @@ interface Prepared {
 export class DiscoverySnapshot {
   #current: DiscoveryResources = { listeners: [], clusters: [] };
   readonly #retired = new Map<string, { cluster: JsonObject; until: number }>();
+  /** Cluster name → when its listener may be served; only for clusters newer than the first update. */
+  readonly #held = new Map<string, number>();
+  #updates = 0;
   #prepared: Record<ResourceKind, Prepared> = { listeners: prepare('listeners', []), clusters: prepare('clusters', []) };
 
   /** Takes the resources of the cluster's state now; returns whether any answer changed. */
@@ -40,9 +47,15 @@ export class DiscoverySnapshot {
       const name = String(cluster.name);
       if (!kept.has(name) && !this.#retired.has(name)) this.#retired.set(name, { cluster, until: now + RETIRE_MS });
     }
-    for (const name of kept) this.#retired.delete(name);
+    const known = new Set(this.#current.clusters.map((c) => String(c.name)));
+    for (const name of kept) {
+      this.#retired.delete(name);
+      if (this.#updates > 0 && !known.has(name) && !this.#held.has(name)) this.#held.set(name, now + HOLD_MS);
+    }
+    for (const name of this.#held.keys()) if (!kept.has(name)) this.#held.delete(name);
+    this.#updates += 1;
     this.#current = next;
-    return this.#prepare();
+    return this.#prepare(now);
   }
 
   /** The version each kind is at now. */
@@ -74,13 +87,23 @@ export class DiscoverySnapshot {
         expired = true;
       }
     }
-    if (expired) this.#prepare();
+    for (const [name, until] of this.#held) {
+      if (until <= now) {
+        this.#held.delete(name);
+        expired = true;
+      }
+    }
+    if (expired) this.#prepare(now);
   }
 
-  #prepare(): boolean {
+  #prepare(now: number): boolean {
     const retired = [...this.#retired.values()].map((r) => r.cluster);
     const clusters = [...this.#current.clusters, ...retired].sort((a, b) => String(a.name).localeCompare(String(b.name)));
-    const next = { listeners: prepare('listeners', this.#current.listeners), clusters: prepare('clusters', clusters) };
+    const listeners = this.#current.listeners.filter((l) => {
+      const until = this.#held.get(listenerCluster(l) ?? '');
+      return until === undefined || until <= now;
+    });
+    const next = { listeners: prepare('listeners', listeners), clusters: prepare('clusters', clusters) };
     const changed = next.listeners.version !== this.#prepared.listeners.version || next.clusters.version !== this.#prepared.clusters.version;
     this.#prepared = next;
     return changed;

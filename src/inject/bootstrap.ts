@@ -141,7 +141,7 @@ function bindTo(input: BootstrapInput, port: number): JsonObject {
  * Nothing in a Secret volume can be written by the pod, so these files must arrive in the
  * volume with the certificates, under these names.
  */
-export function renderSdsFiles(input: BootstrapInput): Record<string, JsonObject> {
+export function renderSdsFiles(input: Pick<BootstrapInput, 'identityDir'>): Record<string, JsonObject> {
   const dir = input.identityDir;
   const watched = { path: dir };
   return {

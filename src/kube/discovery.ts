@@ -13,13 +13,22 @@
 import { CoreV1Api, DiscoveryV1Api, makeInformer, type KubeConfig, type V1EndpointSlice, type V1Pod, type V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Config } from '../inject/config.js';
-import { IDENTITY_MOUNT_PATH, KEYS } from '../inject/keys.js';
+import { IDENTITY_MOUNT_PATH, INJECTED_NAMES, KEYS } from '../inject/keys.js';
 import { renderDiscovery, type EndpointSliceObject, type ServiceObject } from '../discovery/resources.js';
 import { startDiscoveryServer, type DiscoveryServer } from '../discovery/server.js';
 import { DiscoverySnapshot } from '../discovery/snapshot.js';
 import { issueIdentity } from '../identity/issue.js';
 import { KeptInformer } from './informer.js';
 import { MeshCaStore } from './mesh-ca.js';
+
+/**
+ * Whether the pod runs splice's proxy: labelled as injected and with the container itself.
+ * The label alone can be edited on a running pod; the containers cannot.
+ */
+function hasProxy(pod: V1Pod): boolean {
+  const all = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+  return all.some((c) => c.name === INJECTED_NAMES.proxy);
+}
 
 export interface RunningDiscovery {
   /** True once it serves (caches synced, certificate issued). */
@@ -63,8 +72,11 @@ export function startDiscovery(
 
   const render = () => {
     renderTimer = undefined;
+    // Nothing before the caches have synced: a partial first answer would make everything
+    // after it look new (see snapshot.ts, HOLD_MS).
+    if (!listening) return;
     const meshedPods = new Map<string, { serviceAccount: string }>();
-    for (const [key, pod] of pods) meshedPods.set(key, { serviceAccount: pod.spec?.serviceAccountName || 'default' });
+    for (const [key, pod] of pods) if (hasProxy(pod)) meshedPods.set(key, { serviceAccount: pod.spec?.serviceAccountName || 'default' });
     const resources = renderDiscovery({
       services: [...services.values()] as ServiceObject[],
       endpointSlices: [...slices.values()] as EndpointSliceObject[],
@@ -96,17 +108,19 @@ export function startDiscovery(
 
   const ca = new MeshCaStore({ secrets: core, namespace: o.config.injectorNamespace, trustDomain: o.config.trustDomain, logger });
   const lifetimeMs = o.config.identity.certificateLifetimeSeconds * 1000;
-  let tls: { cert: string; key: string; trustBundle: string; renewAt: number; fingerprint: string } | undefined;
+  let tls: { cert: string; key: string; trustBundle: string; renewAt: number; ca: string } | undefined;
   let server: DiscoveryServer | undefined;
   let listening = false;
 
   const ensureCertificate = async (): Promise<boolean> => {
     const current = ca.current();
     if (!current) return false;
-    if (tls && tls.fingerprint === current.fingerprint && Date.now() < tls.renewAt) return false;
+    // The roots count too: a root removed from ca.crt must stop being trusted for clients.
+    const caState = `${current.fingerprint} ${current.trustBundle}`;
+    if (tls && tls.ca === caState && Date.now() < tls.renewAt) return false;
     const issued = await issueIdentity(current, { trustDomain: o.config.trustDomain, namespace: o.config.injectorNamespace, serviceAccount: o.serviceAccount }, lifetimeMs);
     const renewAt = issued.notBefore.getTime() + ((issued.notAfter.getTime() - issued.notBefore.getTime()) * 2) / 3;
-    tls = { cert: issued.cert, key: issued.key, trustBundle: issued.trustBundle, renewAt, fingerprint: current.fingerprint };
+    tls = { cert: issued.cert, key: issued.key, trustBundle: issued.trustBundle, renewAt, ca: caState };
     server?.setTls(tls);
     logger.info({ notAfter: issued.notAfter.toISOString(), serving: server !== undefined }, 'discovery certificate issued');
     return true;
@@ -117,10 +131,18 @@ export function startDiscovery(
     listening = true;
     render();
     try {
-      server = await startDiscoveryServer({ host: o.host, port: o.port, tls, snapshot, logger });
+      const started = await startDiscoveryServer({ host: o.host, port: o.port, tls, snapshot, trustDomain: o.config.trustDomain, logger });
+      if (stopped) {
+        await started.close();
+        return;
+      }
+      server = started;
       logger.info({ url: server.url, versions: snapshot.versions() }, 'service discovery listening');
     } catch (err) {
-      logger.error({ err: err instanceof Error ? err.message : String(err), port: o.port }, 'service discovery cannot listen; proxies pass Service traffic through as plaintext');
+      logger.error(
+        { err: err instanceof Error ? err.message : String(err), port: o.port },
+        'service discovery cannot listen: proxies that ask this replica get no answer (starting ones pass Service traffic through as plaintext, running ones keep their last answer)',
+      );
     }
   }
 

@@ -1,4 +1,5 @@
-// Writes the Events of src/webhook/skip-events.ts: one core/v1 Event per owner and reason,
+// Writes the Events of src/webhook/skip-events.ts: one core/v1 Event per owner and reason
+// (from each splice replica that saw such a pod),
 // type Warning, reason NotMeshed, on the owner itself (a ReplicaSet, a Job, …), so
 // `kubectl describe` of it and `kubectl get events` show why its pods run without the proxy.
 //
@@ -90,6 +91,15 @@ export class OwnerEvents implements SkipEvents {
     for (const s of this.#series.values()) if (s.timer) clearTimeout(s.timer);
   }
 
+  #forget(s: Series): void {
+    for (const [key, value] of this.#series) {
+      if (value === s) {
+        this.#series.delete(key);
+        return;
+      }
+    }
+  }
+
   #now(): number {
     return (this.#o.now ?? Date.now)();
   }
@@ -120,13 +130,15 @@ export class OwnerEvents implements SkipEvents {
   }
 
   async #create(s: Series): Promise<void> {
+    if (this.#stopped) return;
     const { notice } = s;
     const at = new Date(s.firstMs).toISOString();
     // A name of the owner's, unique per series: Events are never read back, so nothing has
     // to find this one again but this replica.
     const digest = createHash('sha256').update(`${notice.owner.uid} ${notice.reason} ${notice.message} ${s.firstMs} ${this.#o.instance}`).digest('hex').slice(0, 12);
     const body: CoreV1Event = {
-      metadata: { name: `${notice.owner.name.slice(0, 200)}.${digest}`, namespace: notice.namespace },
+      // A DNS subdomain: the owner's name is one, cut so it does not end in '-' or '.'.
+      metadata: { name: `${notice.owner.name.slice(0, 200).replace(/[-.]+$/, '')}.${digest}`, namespace: notice.namespace },
       involvedObject: { apiVersion: notice.owner.apiVersion, kind: notice.owner.kind, name: notice.owner.name, namespace: notice.namespace, uid: notice.owner.uid },
       reason: EVENT_REASON,
       message: `pod ${notice.pod} was created without splice-proxy: ${notice.message}`,
@@ -146,6 +158,9 @@ export class OwnerEvents implements SkipEvents {
       s.lastWriteMs = this.#now();
     } catch (err) {
       this.#o.logger.warn({ err: describeKubeError(err), owner: `${notice.owner.kind}/${notice.owner.name}`, namespace: notice.namespace }, 'could not record the NotMeshed Event');
+      // Forgotten, so the next skip of this owner tries again (within the rate limit).
+      this.#forget(s);
+      return;
     } finally {
       s.busy = false;
     }

@@ -17,11 +17,11 @@ const { renderDiscovery } = await import(dist + '/src/discovery/resources.js');
 const { DiscoverySnapshot } = await import(dist + '/src/discovery/snapshot.js');
 const { startDiscoveryServer } = await import(dist + '/src/discovery/server.js');
 const { createLogger } = await import(dist + '/src/webhook/logger.js');
-const { input, tls, host, port } = JSON.parse(await (await import('node:fs/promises')).readFile(process.argv[3], 'utf8'));
+const { input, tls, host, port, trustDomain } = JSON.parse(await (await import('node:fs/promises')).readFile(process.argv[3], 'utf8'));
 input.meshedPods = new Map(input.meshedPods);
 const snapshot = new DiscoverySnapshot();
 snapshot.update(renderDiscovery(input));
-await startDiscoveryServer({ host, port, tls, snapshot, logger: createLogger('warn') });
+await startDiscoveryServer({ host, port, tls, snapshot, trustDomain, logger: createLogger('warn') });
 console.log('ready');
 `;
 
@@ -30,6 +30,6 @@ export async function startDiscoveryIn(ns: string, dir: string, o: { input: Disc
   const script = join(dir, 'discovery.mjs');
   const data = join(dir, 'discovery.json');
   await writeFile(script, SCRIPT);
-  await writeFile(data, JSON.stringify({ ...o, input: { ...o.input, meshedPods: [...o.input.meshedPods] } }), { mode: 0o600 });
+  await writeFile(data, JSON.stringify({ ...o, trustDomain: o.input.trustDomain, input: { ...o.input, meshedPods: [...o.input.meshedPods] } }), { mode: 0o600 });
   return startInNetns(ns, process.execPath, [script, join(REPO, 'dist'), data]);
 }

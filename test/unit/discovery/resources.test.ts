@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { renderDiscovery, type DiscoveryInput, type EndpointSliceObject, type ServiceObject } from '../../../src/discovery/resources.js';
-import { DiscoverySnapshot, RETIRE_MS } from '../../../src/discovery/snapshot.js';
+import { DiscoverySnapshot, HOLD_MS, RETIRE_MS } from '../../../src/discovery/snapshot.js';
 import type { JsonObject } from '../../../src/inject/types.js';
 
 const service = (name: string, spec: ServiceObject['spec'], namespace = 'shop'): ServiceObject => ({ metadata: { namespace, name }, spec });
@@ -67,6 +67,13 @@ describe('renderDiscovery', () => {
     assert.equal(cluster.transport_socket, undefined, 'the default socket is plaintext');
   });
 
+  test('a Service whose meshed endpoints are all not ready keeps its listener, with an empty cluster (a restart must not cut its connections)', () => {
+    const restarting = slice('web', 'IPv4', [{ name: 'http', port: 8080 }], [{ addresses: ['10.244.0.5'], conditions: { ready: false }, targetRef: podRef('web-1') }]);
+    const out = renderDiscovery(input({ services: [web], endpointSlices: [restarting] }));
+    assert.equal(out.listeners.length, 1);
+    assert.deepEqual(lbEndpoints(out.clusters[0] as JsonObject), []);
+  });
+
   test('no listener where splice would change nothing or could not keep the Service\'s meaning', () => {
     const unmeshed = slice('db', 'IPv4', [{ name: '', port: 5432 }], [{ addresses: ['10.244.1.1'], targetRef: podRef('db-0') }]);
     const db = service('db', { clusterIP: '10.96.0.20', ports: [{ port: 5432 }] });
@@ -121,6 +128,20 @@ describe('DiscoverySnapshot', () => {
     assert.equal(body.resources[0]?.name, 'svc|shop|web|80');
     assert.equal(snap.answer('clusters', { version_info: first.version }, 0).status, 304);
     assert.equal(snap.answer('listeners', { version_info: first.version }, 0).status, 200, 'each type has its own version');
+  });
+
+  test('a new Service\'s listener is served HOLD_MS after its cluster, so no proxy has the listener without the cluster; the first answers hold nothing', () => {
+    const snap = new DiscoverySnapshot();
+    snap.update(resources, 0);
+    const listeners = (at: number) => (JSON.parse(snap.answer('listeners', {}, at).body ?? '') as { resources: JsonObject[] }).resources.map((l) => l.name);
+    const clusters = (at: number) => (JSON.parse(snap.answer('clusters', {}, at).body ?? '') as { resources: JsonObject[] }).resources.map((c) => c.name);
+    assert.deepEqual(listeners(0), ['svc|10.96.0.10:80'], 'first answers: nothing held');
+    const api = service('api', { clusterIP: '10.96.0.11', ports: [{ name: 'http', port: 80 }] });
+    const apiSlice = { ...webSlice, metadata: { namespace: 'shop', labels: { 'kubernetes.io/service-name': 'api' } } };
+    snap.update(renderDiscovery(input({ services: [web, api], endpointSlices: [webSlice, apiSlice] })), 1_000);
+    assert.deepEqual(clusters(1_000), ['svc|shop|api|80', 'svc|shop|web|80'], 'the cluster at once');
+    assert.deepEqual(listeners(1_000 + HOLD_MS - 1), ['svc|10.96.0.10:80'], 'its listener not yet');
+    assert.deepEqual(listeners(1_000 + HOLD_MS), ['svc|10.96.0.10:80', 'svc|10.96.0.11:80']);
   });
 
   test('a malformed request gets 400 naming the field and value', () => {

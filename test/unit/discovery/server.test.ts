@@ -52,7 +52,7 @@ describe('discovery server', () => {
         maxConnections: 1000,
       }),
     );
-    server = await startDiscoveryServer({ host: '127.0.0.1', port: 0, tls: { cert: own.cert, key: own.key, trustBundle: own.trustBundle }, snapshot, logger: createLogger('silent') });
+    server = await startDiscoveryServer({ host: '127.0.0.1', port: 0, tls: { cert: own.cert, key: own.key, trustBundle: own.trustBundle }, snapshot, trustDomain: 'cluster.local', logger: createLogger('silent') });
   });
   after(() => server.close());
 
@@ -73,6 +73,13 @@ describe('discovery server', () => {
     await assert.rejects(post(server.url, '/v3/discovery:clusters', {}, { ca: client.trustBundle }));
     const stranger = await issueIdentity(await meshCa(), { trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'web' }, 3600_000);
     await assert.rejects(post(server.url, '/v3/discovery:clusters', {}, { cert: stranger.cert, key: stranger.key, ca: client.trustBundle }));
+  });
+
+  test('a certificate of the same roots but not of the mesh\'s trust domain is refused with 403', async () => {
+    const other = await issueIdentity(ca, { trustDomain: 'partner.example', namespace: 'shop', serviceAccount: 'web' }, 3600_000);
+    const answer = await post(server.url, '/v3/discovery:clusters', {}, { cert: other.cert, key: other.key, ca: client.trustBundle });
+    assert.equal(answer.status, 403);
+    assert.equal((JSON.parse(answer.body) as { message: string }).message, 'the client certificate names no SPIFFE ID of spiffe://cluster.local/ (got ["spiffe://partner.example/ns/shop/sa/web"])');
   });
 
   test('a request that is not a DiscoveryRequest gets 400 with the reason', async () => {

@@ -86,3 +86,33 @@ test('controllerOf reads the controlling owner only, and only when it is complet
   assert.equal(controllerOf({ metadata: {} }), undefined);
   assert.equal(controllerOf('not a pod'), undefined);
 });
+
+test('a create the API server refused is not the end: the next skip of that owner tries again', async () => {
+  const { api, calls } = recorder();
+  let fail = true;
+  const failing = {
+    ...api,
+    createNamespacedEvent: async (p: Parameters<EventsApi['createNamespacedEvent']>[0]) => {
+      if (fail) throw new Error('429 Too Many Requests');
+      return api.createNamespacedEvent(p);
+    },
+  } as EventsApi;
+  const events = new OwnerEvents({ api: failing, logger: createLogger('silent'), instance: 'splice-0', patchIntervalMs: 10 });
+  events.record(notice('rs-1'));
+  await settle();
+  fail = false;
+  events.record(notice('rs-1'));
+  await settle();
+  events.stop();
+  assert.deepEqual(calls.map((c) => c.verb), ['create']);
+});
+
+test('the Event name is a DNS subdomain even when the owner\'s name is cut', async () => {
+  const { api, calls } = recorder();
+  const events = new OwnerEvents({ api, logger: createLogger('silent'), instance: 'splice-0' });
+  const long = { ...notice('rs-1'), owner: { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${'a'.repeat(199)}-b`, uid: 'rs-1' } };
+  events.record(long);
+  await settle();
+  events.stop();
+  assert.match(calls[0]?.name ?? '', /^a{199}\.[0-9a-f]{12}$/);
+});

@@ -1,4 +1,4 @@
-// Scenario 16: service discovery against the real API server. splice serve runs as the
+// Scenario 18: service discovery against the real API server. splice serve runs as the
 // splice ServiceAccount (manifests/ RBAC), watches Services, EndpointSlices and injected
 // pods, and answers a mesh proxy's REST xDS requests over mTLS with a certificate of the
 // mesh CA it reads from splice-ca. No kubelet here: the EndpointSlice is written by the
@@ -65,8 +65,8 @@ after(async () => {
   kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=false']);
 });
 
-describe('16. service discovery', () => {
-  test('16a. a Service with an injected pod behind it: a listener on its ClusterIP, mTLS to the pod as its service account, plaintext to the other endpoint', async () => {
+describe('18. service discovery', () => {
+  test('18a. a Service with an injected pod behind it: a listener on its ClusterIP, mTLS to the pod as its service account, plaintext to the other endpoint', async () => {
     const pod = { ...podManifest('web-1', NS), spec: { serviceAccountName: 'web', containers: [{ name: 'app', image: 'example.com/app:1', ports: [{ containerPort: 8080 }] }] } };
     assert.equal(apply(pod).code, 0);
     assert.ok(isInjected(getJson<PodJson>(['-n', NS, 'get', 'pod', 'web-1', '-o', 'json'])), 'the webhook injected web-1');
@@ -94,7 +94,7 @@ describe('16. service discovery', () => {
     assert.match(JSON.stringify(cluster), new RegExp(`"exact":"spiffe://cluster.local/ns/${NS}/sa/web"`));
   });
 
-  test('16b. unchanged state answers 304 to the version a proxy has; a deleted Service\'s listener goes at once', async () => {
+  test('18b. unchanged state answers 304 to the version a proxy has; a deleted Service\'s listener goes at once', async () => {
     const first = await ask('listeners', {}, asClient());
     const version = (JSON.parse(first.body) as { version_info: string }).version_info;
     assert.equal((await ask('listeners', { version_info: version }, asClient())).status, 304);
@@ -102,7 +102,7 @@ describe('16. service discovery', () => {
     await waitFor('the listener to go', async () => ((await resources('listeners')).some((l) => l.address?.socket_address.address === clusterIP) ? undefined : true), 15_000);
   });
 
-  test('16c. a client without a mesh certificate is refused in the handshake', async () => {
+  test('18c. a client without a mesh certificate is refused in the handshake', async () => {
     await assert.rejects(ask('clusters', {}, { ca: client.trustBundle }));
   });
 });

@@ -2,7 +2,10 @@
 // pinned like the servers): what splice could answer if HTTP, TLS and logging cost
 // nothing. Informative, the starting point for profiling the engine.
 
+import { DEFAULT_CONFIG } from '../../src/inject/config.js';
+import { injectPod } from '../../src/inject/engine.js';
 import type { Figure } from '../lib/figure.js';
+import { typicalPod } from '../pods.js';
 import { size } from '../lib/options.js';
 import { compiled } from '../lib/paths.js';
 import { foreignLoad, foreignNote, runJson, SERVER_CORE } from '../lib/proc.js';
@@ -13,6 +16,31 @@ interface LoopResult {
   seconds: number;
   perSecond: number;
   usPerReview: number;
+}
+
+/**
+ * What an injected pod weighs: every pod is stored in etcd and sent to every pod watcher
+ * (kubelets, controllers), so splice's additions are paid across the cluster, at every
+ * replica. The typical pod as JSON, before and after, and the patch that makes one of the
+ * other (the answer's largest part).
+ */
+function injectedSize(): Figure[] {
+  const pod = typicalPod();
+  const decision = injectPod({ pod, namespace: { name: 'shop', labels: { 'splice.dev/inject': 'enabled' }, annotations: {} }, cluster: {}, config: DEFAULT_CONFIG });
+  if (decision.result !== 'inject') throw new Error(`the typical pod was not injected: ${decision.result}`);
+  const input = JSON.stringify(pod).length;
+  const injected = JSON.stringify(decision.pod).length;
+  const patch = JSON.stringify(decision.patch).length;
+  const bootstrap = JSON.stringify(decision.pod).match(/"--config-yaml","((?:[^"\\]|\\.)*)"/)?.[1]?.length ?? 0;
+  return [
+    {
+      section: 'engine',
+      name: 'typical pod injected, as JSON',
+      value: injected,
+      unit: 'bytes',
+      detail: `the input is ${input.toLocaleString('en-US')} bytes: ${(injected / input).toFixed(2)}× (+${(injected - input).toLocaleString('en-US')}); the JSON Patch ${patch.toLocaleString('en-US')} bytes, of which the Envoy bootstrap argument ${bootstrap.toLocaleString('en-US')}`,
+    },
+  ];
 }
 
 export async function engine(): Promise<Figure[]> {
@@ -28,6 +56,7 @@ export async function engine(): Promise<Figure[]> {
   const others = foreign.end(run.cpuSeconds);
   const r = run.value as LoopResult;
   return [
+    ...injectedSize(),
     {
       section: 'engine',
       name: 'injectPod, typical pod, one core',

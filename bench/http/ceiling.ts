@@ -5,25 +5,31 @@
 // on top (checking the review, deciding, rendering, diffing, logging, metrics) is what
 // the throughput ratio measures.
 //
-//   node dist/bench/http/ceiling.js --port P
+//   node dist/bench/http/ceiling.js --port P [--pod-file F --kube-minor N]
 //
 // Prints its certificate (PEM) on stderr and `{"listening":"https://…"}` on stdout.
+// --pod-file answers with splice's patch for that pod (as a cluster of version 1.N would
+// get it) instead of the typical pod's: the burst's ceiling arm, whose patch the API server
+// applies to every pod of the burst. GET /count says how many reviews it answered.
 
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import fastify from 'fastify';
 import { generate } from 'selfsigned';
 import { DEFAULT_CONFIG } from '../../src/inject/config.js';
 import { injectPod } from '../../src/inject/engine.js';
+import type { JsonObject } from '../../src/inject/types.js';
 import { typicalPod } from '../pods.js';
 
-const { values } = parseArgs({ options: { port: { type: 'string' }, host: { type: 'string' } }, strict: true });
+const { values } = parseArgs({ options: { port: { type: 'string' }, host: { type: 'string' }, 'pod-file': { type: 'string' }, 'kube-minor': { type: 'string' } }, strict: true });
 const port = Number(values.port ?? '0');
 const host = values.host ?? '127.0.0.1';
+const podFile = values['pod-file'];
 
 const decision = injectPod({
-  pod: typicalPod(),
+  pod: podFile ? (JSON.parse(readFileSync(podFile, 'utf8')) as JsonObject) : typicalPod(),
   namespace: { name: 'shop', labels: { 'splice.dev/inject': 'enabled' }, annotations: {} },
-  cluster: {},
+  cluster: values['kube-minor'] ? { version: { major: 1, minor: Number(values['kube-minor']) } } : {},
   config: DEFAULT_CONFIG,
 });
 if (decision.result !== 'inject') throw new Error(`the typical pod was not injected: ${decision.result}`);
@@ -48,8 +54,10 @@ interface Review {
 // answer is one pre-written text: the patch never goes through JSON.stringify, which
 // would scan its ~17 KB of base64 on every request (splice avoids that scan too).
 const tail = `,"allowed":true,"patchType":"JSONPatch","patch":"${patch}"}}`;
+let answered = 0;
+app.get('/count', async () => ({ answered }));
 app.post<{ Body: Review }>('/inject', async (request, reply) =>
-  reply
+  (answered++, reply)
     .type('application/json')
     .send(
       `{"apiVersion":${JSON.stringify(request.body.apiVersion ?? 'admission.k8s.io/v1')},"kind":"AdmissionReview","response":{"uid":${JSON.stringify(request.body.request?.uid ?? '')}${tail}`,

@@ -89,10 +89,14 @@ export async function startSplice(nodeArgs: string[] = []): Promise<Server> {
   };
 }
 
-/** The ceiling (bench/http/ceiling.ts) on a free port. */
-export async function startCeiling(): Promise<Server> {
+/**
+ * The ceiling (bench/http/ceiling.ts) on a free port, pinned to the server core unless
+ * `unpinned` (the burst, where splice is not pinned either); `extraArgs` go to it.
+ */
+export async function startCeiling(o: { unpinned?: boolean; extraArgs?: string[] } = {}): Promise<Server> {
   const port = await freePort();
-  const child = start(SERVER_CORE, process.execPath, [...profileArgs(), compiled('http/ceiling.js'), '--port', String(port)]);
+  const args = [...profileArgs(), compiled('http/ceiling.js'), '--port', String(port), ...(o.extraArgs ?? [])];
+  const child = o.unpinned ? start(-1, process.execPath, args, ['ignore', 'pipe', 'pipe'], false) : start(SERVER_CORE, process.execPath, args);
   let out = '';
   child.process.stdout?.setEncoding('utf8');
   child.process.stdout?.on('data', (chunk: string) => (out += chunk));

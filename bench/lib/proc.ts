@@ -49,8 +49,8 @@ export interface Child {
   exited: Promise<number | null>;
 }
 
-export function start(core: number, command: string, args: string[], stdio: StdioOptions = ['ignore', 'pipe', 'pipe']): Child {
-  const [cmd, argv] = pinned(core, command, args);
+export function start(core: number, command: string, args: string[], stdio: StdioOptions = ['ignore', 'pipe', 'pipe'], pin = true): Child {
+  const [cmd, argv] = pin ? pinned(core, command, args) : [command, args];
   const child = spawn(cmd, argv, { stdio });
   live.add(child);
   let err = '';

@@ -25,6 +25,12 @@ export interface Metrics {
   recordRequest(result: RequestResult, reasons: readonly ReasonId[], seconds: number): void;
   /** Publishes when a certificate in use stops being valid. */
   recordCertificateExpiry(certificate: 'serving' | 'ca', notAfter: Date): void;
+  /**
+   * Counts one completed TLS handshake on the webhook port: whether the client resumed a
+   * session (RFC 8446 section 2.2; a ticket or an ID) or made a full handshake, and the
+   * application protocol it chose (ALPN, RFC 7301; "none" when it offered none).
+   */
+  recordHandshake(resumed: boolean, protocol: string): void;
 }
 
 export function createMetrics(): Metrics {
@@ -51,6 +57,12 @@ export function createMetrics(): Metrics {
     labelNames: ['certificate'] as const,
     registers: [registry],
   });
+  const handshakes = new Counter({
+    name: 'splice_webhook_tls_handshakes_total',
+    help: 'TLS handshakes completed on the webhook port, by session (new: a full handshake; resumed) and application protocol (ALPN).',
+    labelNames: ['session', 'protocol'] as const,
+    registers: [registry],
+  });
   collectDefaultMetrics({ register: registry, prefix: 'splice_' });
   const identity = identityMetrics(registry);
 
@@ -71,6 +83,9 @@ export function createMetrics(): Metrics {
     },
     recordCertificateExpiry(certificate, notAfter) {
       expiry.set({ certificate }, Math.floor(notAfter.getTime() / 1000));
+    },
+    recordHandshake(resumed, protocol) {
+      handshakes.inc({ session: resumed ? 'resumed' : 'new', protocol });
     },
   };
 }

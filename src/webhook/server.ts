@@ -6,6 +6,7 @@
 // keep theirs, and nothing is read or built per request.
 
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type * as https from 'node:https';
 import type { FastifyInstance } from 'fastify';
 import type { CertPair } from '../tls/generate.js';
@@ -29,6 +30,11 @@ export interface WebhookServer {
 
 export async function startWebhookServer(opts: { app: AppOptions; tls: CertPair; host: string; port: number }): Promise<WebhookServer> {
   const app = buildHttpsApp(opts.app, { ...TLS_OPTIONS, cert: opts.tls.cert, key: opts.tls.key });
+  // What each new connection cost: a full handshake or a resumed session. A burst of pod
+  // creations opens connections faster than a client's idle pool keeps them.
+  app.server.on('secureConnection', (socket: TLSSocket) => {
+    opts.app.metrics.recordHandshake(socket.isSessionReused(), typeof socket.alpnProtocol === 'string' ? socket.alpnProtocol : 'none');
+  });
   await app.listen({ host: opts.host, port: opts.port });
   return {
     app,

@@ -113,11 +113,12 @@ describe('webhook over HTTPS', () => {
   let pki: LocalPki;
   let server: WebhookServer;
   let port: number;
+  const metrics = createMetrics();
 
   before(async () => {
     pki = await localPki();
     server = await startWebhookServer({
-      app: { decide: skipAll, namespaces: trustingNamespaceSource(), cluster: {}, config: DEFAULT_CONFIG, metrics: createMetrics() },
+      app: { decide: skipAll, namespaces: trustingNamespaceSource(), cluster: {}, config: DEFAULT_CONFIG, metrics },
       tls: pki.serving,
       host: '127.0.0.1',
       port: 0,
@@ -154,6 +155,35 @@ describe('webhook over HTTPS', () => {
   test('plain HTTP is not served on the webhook port', async () => {
     const res = await fetch(`http://127.0.0.1:${port}/inject`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).catch((err: Error) => err);
     assert.ok(res instanceof Error || res.status >= 400, 'plain HTTP must not reach the handler');
+  });
+
+  test('each handshake is counted, full or resumed: a client that brings back its session resumes it', async () => {
+    const count = async (session: string) => {
+      const text = await metrics.registry.metrics();
+      const m = new RegExp(`^splice_webhook_tls_handshakes_total\\{session="${session}",protocol="none"\\} (\\d+)$`, 'm').exec(text);
+      return Number(m?.[1] ?? 0);
+    };
+    const before = { new: await count('new'), resumed: await count('resumed') };
+    // TLS 1.2, where the session is known once the handshake ends (a 1.3 ticket comes after).
+    const first = await new Promise<Buffer>((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port, ca: pki.ca.cert, servername: 'localhost', maxVersion: 'TLSv1.2' }, () => {
+        const session = socket.getSession();
+        socket.end();
+        if (session) resolve(session);
+        else reject(new Error('no session'));
+      });
+      socket.on('error', reject);
+    });
+    const reused = await new Promise<boolean>((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port, ca: pki.ca.cert, servername: 'localhost', maxVersion: 'TLSv1.2', session: first }, () => {
+        const r = socket.isSessionReused();
+        socket.end();
+        resolve(r);
+      });
+      socket.on('error', reject);
+    });
+    assert.equal(reused, true, 'the server resumes a session it issued');
+    await eventually(async () => (await count('new')) === before.new + 1 && (await count('resumed')) === before.resumed + 1);
   });
 
   test('TLS 1.1 is refused by the server; TLS 1.2 and 1.3 are accepted', async () => {

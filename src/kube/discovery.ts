@@ -31,9 +31,6 @@ function hasProxy(pod: V1Pod): boolean {
 }
 
 export interface RunningDiscovery {
-  /** True once it serves (caches synced, certificate issued). */
-  serving(): boolean;
-  snapshot: DiscoverySnapshot;
   stop(): Promise<void>;
 }
 
@@ -167,8 +164,6 @@ export function startDiscovery(
   for (const k of kept) void k.start();
 
   return {
-    serving: () => server !== undefined,
-    snapshot,
     stop: async () => {
       stopped = true;
       if (timer) clearTimeout(timer);

@@ -108,11 +108,13 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 
 /** Whether a pod created now in `namespace` would come out injected (a server-side dry run goes through every webhook). */
 async function injectsNow(api: Api, namespace: string): Promise<boolean> {
+  // Shaped as the burst's pods (their labels and spec): the ceiling's constant patch fits only those.
+  const template = (deployment(namespace).spec as { template: { metadata: Record<string, unknown>; spec: Record<string, unknown> } }).template;
   const pod = await api.json<PodObject>('POST', `/api/v1/namespaces/${namespace}/pods?dryRun=All`, {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name: 'probe' },
-    spec: { containers: [{ name: 'app', image: 'example.com/app:1' }] },
+    metadata: { ...template.metadata, name: 'probe' },
+    spec: template.spec,
   });
   return pod.metadata?.annotations?.[STATUS] !== undefined;
 }

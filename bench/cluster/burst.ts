@@ -348,7 +348,10 @@ async function oneRun(cluster: Cluster, splice: SpliceProcess, hooks: Webhooks, 
   }
   const { arrivals } = watch;
   if (arrivals.length < REPLICAS) {
-    throw new Error(`${mode} splice: ${arrivals.length} of ${REPLICAS} pods after ${((performance.now() - t0) / 1000).toFixed(0)} s${watch.failure ? ` (${watch.failure})` : ''}`);
+    // What the replicaset controller was told when it could not create the rest.
+    const events = await api.json<{ items: Array<{ reason?: string; message?: string }> }>('GET', `/api/v1/namespaces/${ns}/events`).catch(() => ({ items: [] }));
+    const failed = events.items.find((e) => e.reason === 'FailedCreate')?.message;
+    throw new Error(`${mode}: ${arrivals.length} of ${REPLICAS} pods after ${((performance.now() - t0) / 1000).toFixed(0)} s${watch.failure ? ` (${watch.failure})` : ''}${failed ? `; the replicaset controller: ${failed}` : ''}`);
   }
   const last = arrivals[arrivals.length - 1] ?? t0;
   const after = await counters(cluster, splice, webhookPid);

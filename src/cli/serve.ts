@@ -217,7 +217,8 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
   }
 
   const logger = createLogger('info', { write: (line: string) => io.stdout(line) });
-  config = injectorNamespace(config, deps.env ?? process.env, logger);
+  const env = deps.env ?? process.env;
+  config = injectorNamespace(config, env, logger);
   const metrics = createMetrics();
   const stops: Array<() => unknown> = [];
   let namespaces: NamespaceSource | undefined;
@@ -276,7 +277,7 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
       logger.info({ apiServer, version: `${cluster.version?.major}.${cluster.version?.minor}` }, 'connected to the API server');
       const source = clusterNamespaceSource(kc, logger);
       namespaces = source;
-      const recorder = new OwnerEvents({ api: kc.makeApiClient(CoreV1Api), logger, instance: (deps.env ?? process.env).POD_NAME?.trim() || hostname() });
+      const recorder = new OwnerEvents({ api: kc.makeApiClient(CoreV1Api), logger, instance: env.POD_NAME?.trim() || hostname() });
       events = recorder;
       stops.push(() => recorder.stop());
       stops.push(() => source.stop());
@@ -297,7 +298,6 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
       }
       if (config.proxy.serviceDiscovery) {
         const { startDiscovery } = await import('../kube/discovery.js');
-        const env = deps.env ?? process.env;
         const discovery = startDiscovery(kc, {
           config,
           host: flags.host,

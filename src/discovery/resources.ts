@@ -16,7 +16,7 @@
 // Pure: the same objects always give the same resources, in the same order.
 
 import { PROXY_PORTS } from '../iptables/options.js';
-import { accessLog, connectionLimits, meshTlsContext, spiffeId, tcpProxy } from '../inject/bootstrap.js';
+import { accessLog, address, connectionLimits, meshTlsContext, spiffeId, tcpProxy } from '../inject/bootstrap.js';
 import type { JsonObject } from '../inject/types.js';
 
 /** The fields of a core/v1 Service that discovery reads. */
@@ -147,10 +147,6 @@ function endpointsOf(slices: readonly EndpointSliceObject[], portName: string, f
   return out.sort((a, b) => `${a.ip}:${a.targetPort}`.localeCompare(`${b.ip}:${b.targetPort}`));
 }
 
-function socketAddress(ip: string, port: number): JsonObject {
-  return { socket_address: { address: ip, port_value: port } };
-}
-
 function serviceCluster(name: string, endpoints: readonly Endpoint[], affinity: boolean, input: DiscoveryInput): JsonObject {
   // One TLS transport socket per identity and target port among the meshed endpoints:
   // each names the port in its server name and accepts only that identity.
@@ -160,10 +156,10 @@ function serviceCluster(name: string, endpoints: readonly Endpoint[], affinity: 
   const lbEndpoints = endpoints.map((e): JsonObject =>
     e.identity
       ? {
-          endpoint: { address: socketAddress(e.ip, PROXY_PORTS.mtls) },
+          endpoint: { address: address(e.ip, PROXY_PORTS.mtls) },
           metadata: { filter_metadata: { [SOCKET_MATCH_KEY]: { mtls: socketNames.get(`${e.identity} ${e.targetPort}`) ?? '' } } },
         }
-      : { endpoint: { address: socketAddress(e.ip, e.targetPort) } },
+      : { endpoint: { address: address(e.ip, e.targetPort) } },
   );
   return {
     '@type': CLUSTER_TYPE,
@@ -205,7 +201,7 @@ function serviceListener(clusterIP: string, port: number, cluster: string, affin
   return {
     '@type': LISTENER_TYPE,
     name: `svc|${isIPv6(clusterIP) ? `[${clusterIP}]` : clusterIP}:${port}`,
-    address: socketAddress(clusterIP, port),
+    address: address(clusterIP, port),
     // Never bound: only connections the outbound listener hands over arrive here.
     bind_to_port: false,
     traffic_direction: 'OUTBOUND',

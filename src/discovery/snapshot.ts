@@ -43,11 +43,12 @@ export class DiscoverySnapshot {
   /** Takes the resources of the cluster's state now; returns whether any answer changed. */
   update(next: DiscoveryResources, now = Date.now()): boolean {
     const kept = new Set(next.clusters.map((c) => String(c.name)));
+    const known = new Set<string>();
     for (const cluster of this.#current.clusters) {
       const name = String(cluster.name);
+      known.add(name);
       if (!kept.has(name) && !this.#retired.has(name)) this.#retired.set(name, { cluster, until: now + RETIRE_MS });
     }
-    const known = new Set(this.#current.clusters.map((c) => String(c.name)));
     for (const name of kept) {
       this.#retired.delete(name);
       if (this.#updates > 0 && !known.has(name) && !this.#held.has(name)) this.#held.set(name, now + HOLD_MS);

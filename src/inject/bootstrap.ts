@@ -22,7 +22,7 @@
 // proxy (REST xDS, polled) every Service port with its endpoints and which of them are
 // meshed: a listener per ClusterIP and port that the outbound listener hands a connection
 // to (use_original_dst), and a cluster that balances over the endpoints, with mTLS to the
-// meshed ones (to their 15008, as the Service's own identity) and plaintext to the others.
+// meshed ones (to their 15008, as their own pod's identity) and plaintext to the others.
 // A ClusterIP discovery has not told about passes through as before (src/discovery/).
 //
 // The admin interface stays on loopback; only /ready and /stats/prometheus are reachable
@@ -64,14 +64,14 @@ export interface DiscoveryServer {
   namespace: string;
 }
 
+/** The port splice's replicas serve discovery on, in the pod and on the Service `splice`. */
+export const DISCOVERY_PORT = 15012;
+
 /**
  * How often, in seconds, a proxy asks discovery for listeners and clusters; Envoy adds up
  * to as much again as jitter, so a change reaches every proxy within twice this. Unchanged
  * answers are a 304 without a body.
  */
-/** The port splice's replicas serve discovery on, in the pod and on the Service `splice`. */
-export const DISCOVERY_PORT = 15012;
-
 export const DISCOVERY_REFRESH_SECONDS = 3;
 /**
  * How long a starting proxy waits for its first answer from discovery before it starts
@@ -113,7 +113,8 @@ function inDir(dir: string, file: string): string {
   return `${dir.replace(/\/+$/, '')}/${file}`;
 }
 
-function address(ip: string, port: number): JsonObject {
+/** An Envoy socket address (config.core.v3.Address). */
+export function address(ip: string, port: number): JsonObject {
   return { socket_address: { address: ip, port_value: port } };
 }
 

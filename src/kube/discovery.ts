@@ -18,6 +18,7 @@ import { renderDiscovery, type EndpointSliceObject, type ServiceObject } from '.
 import { startDiscoveryServer, type DiscoveryServer } from '../discovery/server.js';
 import { DiscoverySnapshot } from '../discovery/snapshot.js';
 import { issueIdentity } from '../identity/issue.js';
+import { renewalTime } from '../identity/secret.js';
 import { KeptInformer } from './informer.js';
 import { MeshCaStore } from './mesh-ca.js';
 
@@ -109,18 +110,18 @@ export function startDiscovery(
   let server: DiscoveryServer | undefined;
   let listening = false;
 
-  const ensureCertificate = async (): Promise<boolean> => {
+  const ensureCertificate = async (): Promise<void> => {
     const current = ca.current();
-    if (!current) return false;
+    if (!current) return;
     // The roots count too: a root removed from ca.crt must stop being trusted for clients.
     const caState = `${current.fingerprint} ${current.trustBundle}`;
-    if (tls && tls.ca === caState && Date.now() < tls.renewAt) return false;
+    if (tls && tls.ca === caState && Date.now() < tls.renewAt) return;
     const issued = await issueIdentity(current, { trustDomain: o.config.trustDomain, namespace: o.config.injectorNamespace, serviceAccount: o.serviceAccount }, lifetimeMs);
-    const renewAt = issued.notBefore.getTime() + ((issued.notAfter.getTime() - issued.notBefore.getTime()) * 2) / 3;
+    // Renewed when the identity controller renews a workload's: at two thirds of its life.
+    const renewAt = renewalTime(issued.notBefore, issued.notAfter).getTime();
     tls = { cert: issued.cert, key: issued.key, trustBundle: issued.trustBundle, renewAt, ca: caState };
     server?.setTls(tls);
     logger.info({ notAfter: issued.notAfter.toISOString(), serving: server !== undefined }, 'discovery certificate issued');
-    return true;
   };
 
   async function maybeListen(): Promise<void> {

@@ -28,6 +28,8 @@ const BUCKET = { burst: 25, perSecond: 5 };
 const MAX_SERIES = 4096;
 
 interface Series {
+  /** Its key in the map: owner uid, reason and message. */
+  key: string;
   name: string | undefined;
   notice: SkipNotice;
   firstMs: number;
@@ -80,7 +82,7 @@ export class OwnerEvents implements SkipEvents {
       return;
     }
     if (this.#series.size >= MAX_SERIES) this.#evict(now);
-    const series: Series = { name: undefined, notice, firstMs: now, lastMs: now, count: 1, written: 0, lastWriteMs: now, timer: undefined, busy: false };
+    const series: Series = { key, name: undefined, notice, firstMs: now, lastMs: now, count: 1, written: 0, lastWriteMs: now, timer: undefined, busy: false };
     this.#series.set(key, series);
     setImmediate(() => void this.#create(series));
   }
@@ -91,13 +93,9 @@ export class OwnerEvents implements SkipEvents {
     for (const s of this.#series.values()) if (s.timer) clearTimeout(s.timer);
   }
 
+  /** Drops `s`, so the next skip of its owner starts a new Event (unless a newer series took its place). */
   #forget(s: Series): void {
-    for (const [key, value] of this.#series) {
-      if (value === s) {
-        this.#series.delete(key);
-        return;
-      }
-    }
+    if (this.#series.get(s.key) === s) this.#series.delete(s.key);
   }
 
   #now(): number {
@@ -132,7 +130,6 @@ export class OwnerEvents implements SkipEvents {
   async #create(s: Series): Promise<void> {
     if (this.#stopped) return;
     const { notice } = s;
-    const at = new Date(s.firstMs).toISOString();
     // A name of the owner's, unique per series: Events are never read back, so nothing has
     // to find this one again but this replica.
     const digest = createHash('sha256').update(`${notice.owner.uid} ${notice.reason} ${notice.message} ${s.firstMs} ${this.#o.instance}`).digest('hex').slice(0, 12);
@@ -146,8 +143,8 @@ export class OwnerEvents implements SkipEvents {
       source: { component: 'splice' },
       reportingComponent: 'splice',
       reportingInstance: this.#o.instance,
-      firstTimestamp: new Date(at),
-      lastTimestamp: new Date(at),
+      firstTimestamp: new Date(s.firstMs),
+      lastTimestamp: new Date(s.firstMs),
       count: 1,
     };
     s.busy = true;
@@ -185,10 +182,11 @@ export class OwnerEvents implements SkipEvents {
     } catch (err) {
       // The Event may have expired (its TTL) or been deleted: the next repeat starts anew.
       this.#o.logger.warn({ err: describeKubeError(err), event: `${s.notice.namespace}/${s.name}` }, 'could not update the NotMeshed Event');
-      s.firstMs = -Infinity;
+      this.#forget(s);
+      return;
     } finally {
       s.busy = false;
     }
-    if (s.count > s.written && s.firstMs !== -Infinity) this.#schedule(s);
+    if (s.count > s.written) this.#schedule(s);
   }
 }

@@ -18,7 +18,7 @@ import { DiscoverySnapshot } from '../../src/discovery/snapshot.js';
 import { parseMeshCa } from '../../src/identity/ca.js';
 import { generateMeshRoot, issueIdentity } from '../../src/identity/issue.js';
 import { renderSdsFiles } from '../../src/inject/bootstrap.js';
-import { envoyBinary } from '../../test/dataplane/envoy.js';
+import { ENVOY_VERSION, envoyBinary } from '../../test/dataplane/envoy.js';
 import type { Figure } from '../lib/figure.js';
 import { size } from '../lib/options.js';
 import { median } from '../lib/stats.js';
@@ -133,7 +133,7 @@ export async function discovery(): Promise<Figure[]> {
         name: 'proxy memory per Service with a meshed endpoint',
         value: Math.round(perService / 1024),
         unit: 'KiB',
-        detail: `Envoy ${'1.40.0'} allocated ${(none.bytes / 2 ** 20).toFixed(1)} MiB with no Services, ${(all.bytes / 2 ** 20).toFixed(1)} MiB with ${all.listeners.toLocaleString('en-US')}: a listener and a cluster (with its TLS context) each`,
+        detail: `Envoy ${ENVOY_VERSION} allocated ${(none.bytes / 2 ** 20).toFixed(1)} MiB with no Services, ${(all.bytes / 2 ** 20).toFixed(1)} MiB with ${all.listeners.toLocaleString('en-US')}: a listener and a cluster (with its TLS context) each`,
       },
     ];
   } finally {

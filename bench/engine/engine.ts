@@ -29,9 +29,10 @@ function injectedSize(): Figure[] {
   const decision = injectPod({ pod, namespace: { name: 'shop', labels: { 'splice.dev/inject': 'enabled' }, annotations: {} }, cluster: {}, config: DEFAULT_CONFIG });
   if (decision.result !== 'inject') throw new Error(`the typical pod was not injected: ${decision.result}`);
   const input = JSON.stringify(pod).length;
-  const injected = JSON.stringify(decision.pod).length;
+  const injectedJson = JSON.stringify(decision.pod);
+  const injected = injectedJson.length;
   const patch = JSON.stringify(decision.patch).length;
-  const bootstrap = JSON.stringify(decision.pod).match(/"--config-yaml","((?:[^"\\]|\\.)*)"/)?.[1]?.length ?? 0;
+  const bootstrap = injectedJson.match(/"--config-yaml","((?:[^"\\]|\\.)*)"/)?.[1]?.length ?? 0;
   return [
     {
       section: 'engine',

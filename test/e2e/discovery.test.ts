@@ -4,7 +4,6 @@
 // mesh CA it reads from splice-ca. No kubelet here: the EndpointSlice is written by the
 // test, as the endpoint slice controller would for a running pod.
 import assert from 'node:assert/strict';
-import { request } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { parseMeshCa } from '../../src/identity/ca.js';
 import { issueIdentity, type IssuedIdentity } from '../../src/identity/issue.js';
@@ -12,6 +11,7 @@ import { apply, getJson, kubectl, ok, waitFor } from './lib/kubectl.js';
 import { decode, secret } from './lib/identity.js';
 import { namespaceManifest, podManifest, isInjected, type PodJson } from './lib/objects.js';
 import { SYSTEM_NAMESPACE, installManifests, startSplice, type SpliceProcess } from './lib/splice.js';
+import { postJsonAs } from '../support/tls.js';
 
 const NS = 'e2e-discovery';
 const PORT = 19012;
@@ -19,26 +19,8 @@ let splice: SpliceProcess;
 let client: IssuedIdentity;
 let clusterIP = '';
 
-interface Answer {
-  status: number;
-  body: string;
-}
-
-function ask(kind: 'listeners' | 'clusters', body: unknown, as: { cert?: string; key?: string; ca: string }): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `https://127.0.0.1:${PORT}/v3/discovery:${kind}`,
-      { method: 'POST', headers: { 'content-type': 'application/json' }, ...as, checkServerIdentity: () => undefined },
-      (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
+const ask = (kind: 'listeners' | 'clusters', body: unknown, as: { cert?: string; key?: string; ca: string }) =>
+  postJsonAs(`https://127.0.0.1:${PORT}/v3/discovery:${kind}`, body, as);
 
 const asClient = () => ({ cert: client.cert, key: client.key, ca: client.trustBundle });
 type Resource = { name: string; address?: { socket_address: { address: string; port_value: number } }; load_assignment?: { endpoints: Array<{ lb_endpoints: Array<{ endpoint: { address: { socket_address: { address: string; port_value: number } } } }> }> } };

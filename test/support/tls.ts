@@ -1,6 +1,7 @@
 // A mutual TLS handshake between two workload identities over loopback, each side
 // trusting only its own ca.crt: what a peer (Envoy) checks, done with node's tls.
 import { once } from 'node:events';
+import { request } from 'node:https';
 import { connect, createServer, type TLSSocket } from 'node:tls';
 
 export interface Pems {
@@ -26,4 +27,21 @@ export async function mutualTls(server: Pems, client: Pems): Promise<{ serverSaw
     sock.destroy();
     srv.close();
   }
+}
+
+/**
+ * POSTs `body` as JSON to `url` with an optional client certificate, trusting only `ca`,
+ * without a host name check (a mesh server proves a SPIFFE URI, not a name). Resolves
+ * with the status and the body as text; rejects when the handshake fails.
+ */
+export function postJsonAs(url: string, body: unknown, client: { cert?: string; key?: string; ca: string }): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, ...client, checkServerIdentity: () => undefined }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
 }

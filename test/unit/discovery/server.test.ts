@@ -1,7 +1,6 @@
 // The discovery server over real TLS on loopback: only a client with a mesh certificate
 // is answered, and it gets what Envoy's REST fetcher expects (200 with a body, 304).
 import assert from 'node:assert/strict';
-import { request } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { parseMeshCa, type MeshCa } from '../../../src/identity/ca.js';
 import { generateMeshRoot, issueIdentity, type IssuedIdentity } from '../../../src/identity/issue.js';
@@ -9,28 +8,14 @@ import { renderDiscovery } from '../../../src/discovery/resources.js';
 import { startDiscoveryServer, type DiscoveryServer } from '../../../src/discovery/server.js';
 import { DiscoverySnapshot } from '../../../src/discovery/snapshot.js';
 import { createLogger } from '../../../src/webhook/logger.js';
+import { postJsonAs } from '../../support/tls.js';
 
 async function meshCa(): Promise<MeshCa> {
   const root = await generateMeshRoot('cluster.local');
   return parseMeshCa({ 'tls.crt': root.cert, 'tls.key': root.key, 'ca.crt': root.cert }, 'test root');
 }
 
-interface Answer {
-  status: number;
-  body: string;
-}
-
-function post(url: string, path: string, body: unknown, client: { cert?: string; key?: string; ca: string }): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, ...client, checkServerIdentity: () => undefined }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
+const post = (url: string, path: string, body: unknown, client: { cert?: string; key?: string; ca: string }) => postJsonAs(`${url}${path}`, body, client);
 
 describe('discovery server', () => {
   let ca: MeshCa;

@@ -36,6 +36,13 @@ const STEP_DEADLINE_MS = 60_000;
  */
 const KCM_FLAGS = '--kube-api-qps=1000 --kube-api-burst=1000';
 const WEBHOOK = 'splice';
+/**
+ * The ceiling's configuration has a name of its own: splice keeps the caBundle of the one
+ * named `splice` set to its own CA (src/kube/webhook-tls.ts, every poll), which pointed at
+ * the ceiling made the API server refuse the ceiling's certificate halfway through a run.
+ */
+const CEILING_WEBHOOK = 'splice-bench-ceiling';
+const CONFIGURATIONS = [WEBHOOK, CEILING_WEBHOOK];
 const STATUS = 'splice.dev/status';
 
 const FIGURES = [
@@ -131,7 +138,8 @@ async function savedWebhook(api: Api): Promise<Record<string, unknown>> {
 
 /** The webhook configuration splice left, pointed at another server (same names, rules and selectors). */
 function pointedAt(saved: Record<string, unknown>, url: string, caPem: string): Record<string, unknown> {
-  const copy = structuredClone(saved) as { webhooks: Array<{ clientConfig: Record<string, unknown> }> };
+  const copy = structuredClone(saved) as { metadata: Record<string, unknown>; webhooks: Array<{ clientConfig: Record<string, unknown> }> };
+  copy.metadata = { ...copy.metadata, name: CEILING_WEBHOOK };
   for (const w of copy.webhooks) w.clientConfig = { url, caBundle: Buffer.from(caPem).toString('base64') };
   return copy;
 }
@@ -153,8 +161,7 @@ async function answeredBy(api: Api, namespace: string, hooks: Webhooks): Promise
 
 async function setWebhook(api: Api, mode: Mode, hooks: Webhooks, namespace: string): Promise<void> {
   const path = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
-  const exists = (await api.request('GET', `${path}/${WEBHOOK}`)).status === 200;
-  if (exists) await api.json('DELETE', `${path}/${WEBHOOK}`);
+  await removeWebhooks(api);
   if (mode !== 'without') await api.json('POST', path, mode === 'with' ? hooks.splice : hooks.ceiling);
   // The API server picks webhook configurations up through an informer: wait until it acts on this one.
   await until(`the API server to call ${mode === 'without' ? 'no webhook' : mode === 'with' ? 'splice' : 'the ceiling'}`, async () => ((await answeredBy(api, namespace, hooks)) === mode ? true : undefined));
@@ -461,7 +468,8 @@ export async function burst(): Promise<Figure[]> {
       // The ceiling's patch: splice's own for a pod of this burst, as the API server hands it over.
       await cluster.api.json('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'burst-template' } });
       await until('the default ServiceAccount of burst-template', async () => ((await cluster.api.request('GET', '/api/v1/namespaces/burst-template/serviceaccounts/default')).status === 200 ? true : undefined));
-      await setWebhookAbsent(cluster.api);
+      // Not waited on: the template namespace has no splice.dev/inject, so splice never mutates its pods.
+      await removeWebhooks(cluster.api);
       const podFile = join(scratch, 'pod.json');
       writeFileSync(podFile, JSON.stringify(await admittedPod(cluster.api, 'burst-template')));
       const minor = (await cluster.api.json<{ minor: string }>('GET', '/version')).minor.replace(/\D.*$/, '');
@@ -572,13 +580,12 @@ export async function burst(): Promise<Figure[]> {
   }, { kcmFlags: KCM_FLAGS });
 }
 
-/**
- * Removes the webhook configuration, if any. Not waited on: it runs before the template
- * namespace's dry run, a namespace without splice.dev/inject that splice never mutates.
- */
-async function setWebhookAbsent(api: Api): Promise<void> {
+/** Removes splice's and the ceiling's webhook configurations, those that exist. */
+async function removeWebhooks(api: Api): Promise<void> {
   const path = '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations';
-  if ((await api.request('GET', `${path}/${WEBHOOK}`)).status === 200) await api.json('DELETE', `${path}/${WEBHOOK}`);
+  for (const name of CONFIGURATIONS) {
+    if ((await api.request('GET', `${path}/${name}`)).status === 200) await api.json('DELETE', `${path}/${name}`);
+  }
 }
 
 function fetchJson(url: string, caPem: string): Promise<unknown> {

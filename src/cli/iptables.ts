@@ -1,9 +1,13 @@
 // `splice iptables`: prints the traffic-redirect rules, or with --apply installs them
-// (what the splice-init container runs in the pod's network namespace).
+// (what the splice-init container runs in the pod's network namespace). With
+// --bootstrap-file it first writes the proxy's Envoy bootstrap (bootstrap-file.ts).
 import { ApplyError, applyRules } from '../iptables/apply.js';
 import { FlagError, parseRedirectFlags, type ParsedFlags } from '../iptables/flags.js';
 import { ValueError, defaultRedirectOptions, toArgs } from '../iptables/options.js';
 import { renderRules } from '../iptables/rules.js';
+import { BootstrapInputError } from '../inject/bootstrap-input.js';
+import { BOOTSTRAP_FLAGS } from '../inject/init.js';
+import { BootstrapWriteError, writeBootstrapFile } from './bootstrap-file.js';
 import type { CliIO } from './io.js';
 
 const USAGE = `Usage: splice iptables [--apply] [flags]
@@ -23,6 +27,8 @@ the namespace has no IPv6).
   --include-outbound-cidrs L       destinations to capture, "*" for all, "" for none
   --exclude-outbound-cidrs L       destinations never captured
   --ipv6 true|false                redirect IPv6 too (only where the proxy listens on ::)
+  --bootstrap-file PATH            first write the proxy's Envoy bootstrap to PATH,
+  --bootstrap-input JSON           rendered from this input (what injection writes)
   --help, -h                       this text
 
 L is a comma-separated list; "--flag=value" works too. Defaults:
@@ -32,7 +38,7 @@ L is a comma-separated list; "--flag=value" works too. Defaults:
 export async function iptablesCommand(argv: string[], io: CliIO): Promise<number> {
   let parsed: ParsedFlags;
   try {
-    parsed = parseRedirectFlags(argv, ['--apply', '--help', '-h']);
+    parsed = parseRedirectFlags(argv, ['--apply', '--help', '-h'], Object.values(BOOTSTRAP_FLAGS));
   } catch (err) {
     if (err instanceof FlagError || err instanceof ValueError) {
       io.stderr(`splice iptables: ${err.message}\nRun "splice iptables --help" for usage.\n`);
@@ -43,6 +49,29 @@ export async function iptablesCommand(argv: string[], io: CliIO): Promise<number
   if (parsed.switches.has('--help') || parsed.switches.has('-h')) {
     io.stdout(USAGE);
     return 0;
+  }
+  const bootstrapFile = parsed.values.get(BOOTSTRAP_FLAGS.file);
+  const bootstrapInput = parsed.values.get(BOOTSTRAP_FLAGS.input);
+  if ((bootstrapFile === undefined) !== (bootstrapInput === undefined)) {
+    io.stderr(`splice iptables: ${BOOTSTRAP_FLAGS.file} and ${BOOTSTRAP_FLAGS.input} go together\nRun "splice iptables --help" for usage.\n`);
+    return 2;
+  }
+  // The bootstrap first: a bad input stops here, before the namespace's rules are touched.
+  if (bootstrapFile !== undefined && bootstrapInput !== undefined) {
+    try {
+      const { bytes } = await writeBootstrapFile(bootstrapFile, bootstrapInput);
+      io.stdout(`proxy bootstrap written to ${bootstrapFile} (${bytes} bytes)\n`);
+    } catch (err) {
+      if (err instanceof BootstrapInputError) {
+        io.stderr(`splice iptables: ${BOOTSTRAP_FLAGS.input}: ${err.message}\n`);
+        return 2;
+      }
+      if (err instanceof BootstrapWriteError) {
+        io.stderr(`splice iptables: ${err.message}\n`);
+        return 1;
+      }
+      throw err;
+    }
   }
   const rules = renderRules(parsed.options);
   if (!parsed.switches.has('--apply')) {

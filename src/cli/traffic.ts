@@ -5,6 +5,7 @@
 import { DISCOVERY_PORT, MESH_ALPN } from '../inject/bootstrap.js';
 import { discoveryHost } from '../inject/proxy-texts.js';
 import { meshCidrList, type Config } from '../inject/config.js';
+import { BOOTSTRAP_FLAGS } from '../inject/init.js';
 import { INJECTED_NAMES } from '../inject/keys.js';
 import type { Container } from '../inject/types.js';
 import { parseRedirectFlags } from '../iptables/flags.js';
@@ -19,7 +20,7 @@ export function trafficLines(result: PodResult, config: Config): string[] {
   if (decision.result !== 'inject') return [];
   const init = (decision.pod.spec?.initContainers as Container[] | undefined)?.find((c) => c.name === INJECTED_NAMES.init);
   // `iptables --apply` first, then the flags.
-  const o = parseRedirectFlags((init?.args ?? []).slice(1), ['--apply']).options;
+  const o = parseRedirectFlags((init?.args ?? []).slice(1), ['--apply'], Object.values(BOOTSTRAP_FLAGS)).options;
   // IPv6 mesh CIDRs are of no use when IPv6 is not redirected: its connections bypass the proxy.
   const allMesh = meshCidrList(config.proxy.meshCidrs);
   const mesh = o.ipv6 ? allMesh : allMesh.filter((c) => !isIPv6Cidr(c));

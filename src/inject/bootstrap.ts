@@ -34,7 +34,7 @@ import type { JsonObject } from './types.js';
 export interface BootstrapInput {
   /**
    * The pod's own address, where the readiness and metrics listeners bind (with loopback).
-   * The engine gives `$(POD_IP)`, which the kubelet expands from the proxy's env.
+   * The engine gives `$(POD_IP)`, which the kubelet expands in splice-init's args from its env.
    */
   podIp: string;
   namespace: string;

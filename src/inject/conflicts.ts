@@ -94,7 +94,7 @@ export function runAsUserOf(pod: Pod, c: Container): { uid: unknown; onContainer
   return { uid: isRecord(pod.spec.securityContext) ? pod.spec.securityContext.runAsUser : undefined, onContainer: false };
 }
 
-const RESERVED_VOLUMES = [INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume, INJECTED_NAMES.noApiTokenVolume];
+const RESERVED_VOLUMES = [INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume, INJECTED_NAMES.proxyConfigVolume, INJECTED_NAMES.noApiTokenVolume];
 const MAX_SERVICE_ACCOUNT = MAX_SECRET_NAME - identitySecretName('').length;
 
 function portConflicts(container: Container, field: string, index: number, problems: string[]): void {

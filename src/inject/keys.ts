@@ -32,6 +32,7 @@ export const INJECTED_NAMES = {
   init: 'splice-init',
   identityVolume: 'splice-identity',
   initRunVolume: 'splice-init-run',
+  proxyConfigVolume: 'splice-proxy-config',
   noApiTokenVolume: 'splice-no-api-token',
 } as const;
 
@@ -42,6 +43,9 @@ export const METRICS_PORT_NAME = 'splice-metrics';
 export const API_TOKEN_MOUNT_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 export const IDENTITY_MOUNT_PATH = '/var/run/splice/identity';
+/** Where splice-init writes the proxy's bootstrap and splice-proxy reads it (volume splice-proxy-config). */
+export const PROXY_CONFIG_MOUNT_PATH = '/var/run/splice/proxy';
+export const BOOTSTRAP_FILE = `${PROXY_CONFIG_MOUNT_PATH}/envoy.json`;
 export const identitySecretName = (serviceAccount: string): string => `splice-identity-${serviceAccount}`;
 
 /** Namespaces splice never injects into, whatever their labels say. */

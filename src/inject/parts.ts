@@ -1,5 +1,5 @@
 // What splice adds to a pod, apart from where it goes: splice-init, splice-proxy, the
-// two volumes and the annotations that describe them. They depend on the namespace,
+// its volumes and the annotations that describe them. They depend on the namespace,
 // the service account, the plan (native or not, holding the app or not), the
 // overrides and the config, and never on the pod's own containers. So every replica of
 // a workload gets the very same parts: they are built once, deep-frozen and shared
@@ -8,7 +8,7 @@
 import type { Config } from './config.js';
 import { deepFreeze } from './frozen.js';
 import { noApiTokenVolume } from './api-token.js';
-import { initContainer, initRunVolume } from './init.js';
+import { initContainer, initRunVolume, proxyConfigVolume } from './init.js';
 import { INJECTED_NAMES, KEYS, identitySecretName } from './keys.js';
 import { BoundedMemo, getOrCreate } from './memo.js';
 import type { Overrides } from './overrides.js';
@@ -56,8 +56,8 @@ const memos = new WeakMap<Config, BoundedMemo<InjectedParts>>();
 const overrideIds = new WeakMap<Overrides, number>();
 let nextOverrideId = 0;
 
-// A workload is one key; 1,024 keys are ~20 MB at most (the bootstrap text is shared
-// with proxy-texts.ts, the parts' JSON text is not).
+// A workload is one key; 1,024 keys are a few MB at most (the parts and their JSON text,
+// ~4 KB each).
 const MEMO_LIMIT = 1024;
 
 export function injectedParts(plan: PartsPlan, overrides: Overrides, config: Config): InjectedParts {
@@ -73,16 +73,16 @@ function build(plan: PartsPlan, overrides: Overrides, config: Config): InjectedP
     version: SPLICE_VERSION,
     containers: plan.native ? [] : [INJECTED_NAMES.proxy],
     initContainers: plan.native ? [INJECTED_NAMES.init, INJECTED_NAMES.proxy] : [INJECTED_NAMES.init],
-    volumes: [INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume, INJECTED_NAMES.noApiTokenVolume],
+    volumes: [INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume, INJECTED_NAMES.proxyConfigVolume, INJECTED_NAMES.noApiTokenVolume],
   };
   return {
-    init: initContainer(overrides, config, initResourcesWithin(plan.budgeted, config.init.resources)),
+    init: initContainer(overrides, config, initResourcesWithin(plan.budgeted, config.init.resources), texts.bootstrapInput),
     proxy: proxyContainer(
-      { bootstrap: texts.bootstrap, native: plan.native, hold: plan.hold, resources: proxyResourcesWithin(plan.budgeted, overrides), drain: plan.drain },
+      { native: plan.native, hold: plan.hold, resources: proxyResourcesWithin(plan.budgeted, overrides), drain: plan.drain },
       overrides,
       config,
     ),
-    volumes: [identityVolume(plan.serviceAccount), initRunVolume(), noApiTokenVolume()],
+    volumes: [identityVolume(plan.serviceAccount), initRunVolume(), proxyConfigVolume(), noApiTokenVolume()],
     annotations: {
       [KEYS.sdsCertificate]: texts.sdsCertificate,
       [KEYS.sdsTrustBundle]: texts.sdsTrustBundle,

@@ -1,15 +1,18 @@
-// The proxy's configuration as the text that goes into the pod: the Envoy bootstrap
-// (an argument of splice-proxy) and the two SDS files (annotations projected into the
+// The proxy's configuration as the text that goes into the pod: the input of the Envoy
+// bootstrap (an argument of splice-init, which renders the bootstrap into a file for
+// splice-proxy: bootstrap-input.ts) and the two SDS files (annotations projected into the
 // identity volume). Rendered once per namespace, service account and config, since
 // every pod of a workload shares them (see memo.ts).
 import { DISCOVERY_PORT, type BootstrapInput } from './bootstrap.js';
-import { renderBootstrap, renderSdsFiles, SDS_FILES } from './bootstrap.js';
+import { renderSdsFiles, SDS_FILES } from './bootstrap.js';
+import { formatBootstrapInput } from './bootstrap-input.js';
 import { ipv6Redirected, meshCidrList, type Config } from './config.js';
 import { IDENTITY_MOUNT_PATH } from './keys.js';
 import { boundedMemo } from './memo.js';
 
 export interface ProxyTexts {
-  bootstrap: string;
+  /** `formatBootstrapInput` of the input: what splice-init renders the bootstrap from. */
+  bootstrapInput: string;
   sdsCertificate: string;
   sdsTrustBundle: string;
 }
@@ -22,7 +25,7 @@ export function discoveryHost(injectorNamespace: string): string {
   return `splice.${injectorNamespace}.svc`;
 }
 
-/** The proxy's env var POD_IP (status.podIP), as the kubelet expands it in the container's args. */
+/** The env var POD_IP (status.podIP), as the kubelet expands it in splice-init's args. */
 export const POD_IP_REF = '$(POD_IP)';
 
 export function bootstrapInput(namespace: string, serviceAccount: string, config: Config): BootstrapInput {
@@ -46,7 +49,7 @@ const render = boundedMemo<ProxyTexts>(4096, (key) => {
   const input = JSON.parse(key) as BootstrapInput;
   const sds = renderSdsFiles(input);
   return {
-    bootstrap: JSON.stringify(renderBootstrap(input)),
+    bootstrapInput: formatBootstrapInput(input),
     sdsCertificate: JSON.stringify(sds[SDS_FILES.certificate]),
     sdsTrustBundle: JSON.stringify(sds[SDS_FILES.trustBundle]),
   };

@@ -1,17 +1,15 @@
 // The splice-proxy container: Envoy, run as uid 1337 (the uid the redirect rules let
-// through, so the proxy's own traffic does not loop), with the bootstrap splice renders
-// passed inline so the container needs no config volume.
+// through, so the proxy's own traffic does not loop), started on the bootstrap file
+// splice-init rendered into the volume splice-proxy-config (init.ts).
 
 import type { Config, ContainerResources } from './config.js';
 import { noApiTokenMount } from './api-token.js';
-import { IDENTITY_MOUNT_PATH, INJECTED_NAMES, METRICS_PORT_NAME } from './keys.js';
+import { BOOTSTRAP_FILE, IDENTITY_MOUNT_PATH, INJECTED_NAMES, METRICS_PORT_NAME, PROXY_CONFIG_MOUNT_PATH } from './keys.js';
 import type { Overrides } from './overrides.js';
 import type { Container, Lifecycle, Probe } from './types.js';
 import { PROXY_PORTS } from '../iptables/options.js';
 
 export interface ProxyPlan {
-  /** The rendered Envoy bootstrap (proxy-texts.ts), shared with the SDS annotations' rendering. */
-  bootstrap: string;
   /** The proxy's requests and limits (the overrides', less what the pod budgets at pod level). */
   resources: ContainerResources;
   native: boolean;
@@ -41,7 +39,7 @@ export function proxyContainer(plan: ProxyPlan, overrides: Overrides, config: Co
     ...(config.proxy.imagePullPolicy ? { imagePullPolicy: config.proxy.imagePullPolicy } : {}),
     command: ['envoy'],
     args: [
-      '--config-yaml', plan.bootstrap,
+      '--config-path', BOOTSTRAP_FILE,
       '--log-level', overrides.logLevel,
       // No shared memory to hand over to: the container is replaced, never hot-restarted.
       '--disable-hot-restart',
@@ -56,8 +54,6 @@ export function proxyContainer(plan: ProxyPlan, overrides: Overrides, config: Co
     env: [
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-      // Where the bootstrap binds the readiness and metrics listeners (bootstrap.ts, bindToPod).
-      { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     ],
     ports: [{ name: METRICS_PORT_NAME, containerPort: PROXY_PORTS.prometheus, protocol: 'TCP' }],
     resources: cleanResources(plan.resources),
@@ -71,7 +67,11 @@ export function proxyContainer(plan: ProxyPlan, overrides: Overrides, config: Co
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     },
-    volumeMounts: [{ name: INJECTED_NAMES.identityVolume, mountPath: IDENTITY_MOUNT_PATH, readOnly: true }, noApiTokenMount()],
+    volumeMounts: [
+      { name: INJECTED_NAMES.identityVolume, mountPath: IDENTITY_MOUNT_PATH, readOnly: true },
+      { name: INJECTED_NAMES.proxyConfigVolume, mountPath: PROXY_CONFIG_MOUNT_PATH, readOnly: true },
+      noApiTokenMount(),
+    ],
     readinessProbe: readyProbe({ periodSeconds: 2, failureThreshold: 30 }),
   };
   if (plan.native) {

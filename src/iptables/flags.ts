@@ -41,16 +41,20 @@ export interface ParsedFlags {
   options: RedirectOptions;
   /** Which of the caller's value-less switches (e.g. --apply) were given. */
   switches: Set<string>;
+  /** The values of the caller's own valued flags (e.g. --bootstrap-file) that were given. */
+  values: Map<string, string>;
 }
 
 /**
  * Parses `--flag value` and `--flag=value`. Flags not given keep their defaults. An
- * empty value is an empty list. `switches` are value-less flags the caller handles.
+ * empty value is an empty list. `switches` are value-less flags the caller handles,
+ * `valued` flags with a value the caller reads (returned as given, in `values`).
  */
-export function parseRedirectFlags(argv: readonly string[], switches: readonly string[] = []): ParsedFlags {
+export function parseRedirectFlags(argv: readonly string[], switches: readonly string[] = [], valued: readonly string[] = []): ParsedFlags {
   const options = defaultRedirectOptions();
   const seen = new Set<string>();
   const given = new Set<string>();
+  const values = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     const eq = arg.indexOf('=');
@@ -61,7 +65,7 @@ export function parseRedirectFlags(argv: readonly string[], switches: readonly s
       continue;
     }
     const set = SETTERS[flag];
-    if (set === undefined) {
+    if (set === undefined && !valued.includes(flag)) {
       throw new FlagError(arg.startsWith('-') ? `unknown flag ${JSON.stringify(flag)}` : `unexpected argument ${JSON.stringify(arg)}`);
     }
     let value: string;
@@ -77,7 +81,8 @@ export function parseRedirectFlags(argv: readonly string[], switches: readonly s
     }
     if (seen.has(flag)) throw new FlagError(`${flag} is given more than once`);
     seen.add(flag);
-    set(options, flag, value);
+    if (set) set(options, flag, value);
+    else values.set(flag, value);
   }
-  return { options, switches: given };
+  return { options, switches: given, values };
 }

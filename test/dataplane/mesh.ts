@@ -1,7 +1,8 @@
 // Two injected pods and an outsider, made of network namespaces on one bridge, running
 // what splice's core rendered for them: splice-init's `splice iptables --apply` with
-// the init container's own args, and Envoy with the splice-proxy container's command
-// line, as its uid, with the identity volume mounted where the pod would have it.
+// the init container's own args (which also write the proxy's bootstrap into the
+// splice-proxy-config volume), and Envoy with the splice-proxy container's command
+// line, as its uid, with both volumes mounted where the pod would have them.
 // Certificates come from the mesh CA code the identity controller uses.
 //
 //   lan (bridge br0)
@@ -29,7 +30,7 @@ import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { parseConfig, type Config } from '../../src/inject/config.js';
 import { injectPod } from '../../src/inject/engine.js';
-import { IDENTITY_MOUNT_PATH, INJECTED_NAMES, KEYS } from '../../src/inject/keys.js';
+import { IDENTITY_MOUNT_PATH, INJECTED_NAMES, KEYS, PROXY_CONFIG_MOUNT_PATH } from '../../src/inject/keys.js';
 import { DISCOVERY_PORT, SDS_FILES } from '../../src/inject/bootstrap.js';
 import { discoveryHost } from '../../src/inject/proxy-texts.js';
 import type { DiscoveryInput } from '../../src/discovery/resources.js';
@@ -166,10 +167,18 @@ async function meshPod(name: 'a' | 'b', ns: Netns, annotations: Record<string, s
   if (decision.result !== 'inject') throw new Error(`pod ${name} was not injected: ${decision.result} ${JSON.stringify(decision.reasons)}`);
   const pod = decision.pod;
 
-  // splice-init: the init container's command, run as root in the pod's namespace.
+  // splice-init: the init container's command, run as root in the pod's namespace, with
+  // the pod's splice-proxy-config volume (a directory of this test's) bind-mounted where
+  // it writes the proxy's bootstrap, in a mount namespace of its own as the proxy below.
   const init = container(pod, INJECTED_NAMES.init);
   if (init.command?.[0] !== 'splice') throw new Error(`splice-init runs ${JSON.stringify(init.command)}, expected splice`);
-  const initRun = await ns.exec(process.execPath, [join(REPO, 'bin/splice.js'), ...(init.args ?? [])]);
+  const proxyConfigDir = join(dir, name, 'proxy-config');
+  await mkdir(proxyConfigDir, { recursive: true });
+  const bindAndRun = 'mkdir -p "$1" && mount --bind "$0" "$1" && shift 1 && exec "$@"';
+  const initRun = await ns.exec('unshare', [
+    '--mount', '--propagation', 'private', 'sh', '-c', bindAndRun, proxyConfigDir, PROXY_CONFIG_MOUNT_PATH,
+    process.execPath, join(REPO, 'bin/splice.js'), ...expandArgs(init, pod, IP[name]),
+  ]);
   if (initRun.code !== 0) throw new Error(`splice-init in pod ${name} failed (${initRun.code}): ${initRun.stderr}`);
 
   // The identity volume: the Secret's PEMs and the two SDS files from the annotations.
@@ -189,9 +198,9 @@ async function meshPod(name: 'a' | 'b', ns: Netns, annotations: Record<string, s
   // the bootstrap names, in a mount namespace of its own so the mount never reaches the
   // host (only the empty mount point is created in the host's /run).
   if (proxy.command?.[0] !== 'envoy') throw new Error(`splice-proxy runs ${JSON.stringify(proxy.command)}, expected envoy`);
-  const mountAndRun = 'mkdir -p "$1" && mount --bind "$0" "$1" && mount --bind "$2" /etc/hosts && shift 2 && exec "$@"';
+  const mountAndRun = 'mkdir -p "$1" "$4" && mount --bind "$0" "$1" && mount --bind "$2" /etc/hosts && mount -o bind,ro "$3" "$4" && shift 4 && exec "$@"';
   const child = ns.spawn('unshare', [
-    '--mount', '--propagation', 'private', 'sh', '-c', mountAndRun, identityDir, IDENTITY_MOUNT_PATH, hostsFile,
+    '--mount', '--propagation', 'private', 'sh', '-c', mountAndRun, identityDir, IDENTITY_MOUNT_PATH, hostsFile, proxyConfigDir, PROXY_CONFIG_MOUNT_PATH,
     'setpriv', `--reuid=${proxyUid}`, `--regid=${proxyUid}`, '--clear-groups', envoyBin, ...expandArgs(proxy, pod, IP[name]),
   ]);
   const envoy = { child, ...capture(child) };

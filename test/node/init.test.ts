@@ -10,7 +10,7 @@ import { appContainer, create, deleteNamespace, deployment, freshNamespace, logs
 
 const MESHED = 'node-init';
 const PLAIN = 'node-init-copy';
-let init: { image: string; args: string[]; securityContext: Record<string, unknown>; [key: string]: unknown };
+let init: { image: string; args: string[]; env: unknown[]; securityContext: Record<string, unknown>; volumeMounts: Array<{ name: string; mountPath: string }>; [key: string]: unknown };
 
 before(async () => {
   await freshNamespace(MESHED, { 'splice.dev/inject': 'enabled' });
@@ -35,7 +35,9 @@ test('8. splice-init runs with only NET_ADMIN and NET_RAW, from the splice image
 });
 
 async function runTwice(name: string, args: string[]): Promise<{ first: string; second: string; tables: string }> {
-  const copy = (n: string) => ({ name: n, image: init.image, imagePullPolicy: 'Never', command: ['splice'], args, securityContext: init.securityContext, volumeMounts: [{ name: 'run', mountPath: '/run' }] });
+  // The container as injected (its env, for the bootstrap input's $(POD_IP), and its
+  // mounts: the iptables lock, the proxy's bootstrap, no API token), over empty volumes.
+  const copy = (n: string) => ({ name: n, image: init.image, imagePullPolicy: 'Never', command: ['splice'], args, env: init.env, securityContext: init.securityContext, volumeMounts: init.volumeMounts });
   const dump = {
     ...copy('dump'),
     command: ['bash', '-c', 'grep CapEff /proc/self/status; iptables-save -t nat; echo ---ipv6---; ip6tables-save -t nat'],
@@ -45,7 +47,11 @@ async function runTwice(name: string, args: string[]): Promise<{ first: string; 
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, namespace: PLAIN },
-    spec: { initContainers: [copy('first'), copy('second'), dump], containers: [appContainer()], volumes: [{ name: 'run', emptyDir: { medium: 'Memory' } }] },
+    spec: {
+      initContainers: [copy('first'), copy('second'), dump],
+      containers: [appContainer()],
+      volumes: init.volumeMounts.map((m) => ({ name: m.name, emptyDir: { medium: 'Memory' } })),
+    },
   });
   await waitFor(`pod ${name} to run its app`, () => {
     const p = pod(PLAIN, name);

@@ -54,7 +54,7 @@ describe('splice inject', () => {
     const r = await cli(['inject', '-f', '-'], JSON.stringify(pod));
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { spec: { volumes: Array<{ name: string }> } };
-    assert.deepEqual(out.spec.volumes.map((v) => v.name), ['splice-identity', 'splice-init-run', 'splice-no-api-token']);
+    assert.deepEqual(out.spec.volumes.map((v) => v.name), ['splice-identity', 'splice-init-run', 'splice-proxy-config', 'splice-no-api-token']);
   });
   test('an invalid annotation fails the run, names key and value, and prints no manifests', async () => {
     const r = await cli(['inject', '-f', '-'], `${DEPLOYMENT}---\n${BAD_POD}`);

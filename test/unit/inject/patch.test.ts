@@ -65,7 +65,7 @@ describe('patch', () => {
     assert.ok(d.patch.some((op) => op.path === '/metadata/labels/splice.dev~1injected'));
     assert.equal(d.pod.metadata?.labels?.['x/y~z'], 'v');
     assert.deepEqual(d.pod.spec.initContainers?.map((c) => c.name), ['splice-init', 'splice-proxy', 'prepare']);
-    assert.deepEqual(d.pod.spec.volumes?.map((v) => v.name), ['data', 'splice-identity', 'splice-init-run', 'splice-no-api-token']);
+    assert.deepEqual(d.pod.spec.volumes?.map((v) => v.name), ['data', 'splice-identity', 'splice-init-run', 'splice-proxy-config', 'splice-no-api-token']);
   });
 
   test('managedFields are left alone: not diffed, and still there after the patch', () => {

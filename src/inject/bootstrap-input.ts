@@ -1,0 +1,124 @@
+// The proxy's bootstrap input as it travels in the pod: one line of JSON in splice-init's
+// args, which the init container turns into the Envoy bootstrap file splice-proxy reads
+// (`splice iptables --bootstrap-input … --bootstrap-file …`). The pod carries these few
+// hundred bytes instead of the ~14 KB bootstrap they render to: the pod object is stored
+// in etcd and sent to every pod watcher, and it was mostly bootstrap.
+//
+// The text is read back by a splice of the same version (splice-init's image is pinned
+// to the injector's version), yet it is still checked field by field: a pod edited by
+// hand, or a mismatched image, stops in its init container with a message naming the
+// field, never with an Envoy that starts on half a configuration.
+
+import { isIP } from 'node:net';
+import { parseCidrs, ValueError } from '../iptables/options.js';
+import type { BootstrapInput } from './bootstrap.js';
+
+/** A bootstrap input that cannot be used; `message` names the field and the value. */
+export class BootstrapInputError extends Error {
+  override name = 'BootstrapInputError';
+}
+
+/**
+ * The input as it goes into the pod: keys in a fixed order, so the same input always
+ * gives the same text (the patch of every replica of a workload is shared, memo.ts).
+ */
+export function formatBootstrapInput(input: BootstrapInput): string {
+  const ordered: BootstrapInput = {
+    podIp: input.podIp,
+    namespace: input.namespace,
+    serviceAccount: input.serviceAccount,
+    trustDomain: input.trustDomain,
+    identityDir: input.identityDir,
+    drainSeconds: input.drainSeconds,
+    meshCidrs: input.meshCidrs,
+    maxConnections: input.maxConnections,
+    ipv6: input.ipv6,
+    ...(input.discovery ? { discovery: { host: input.discovery.host, port: input.discovery.port, namespace: input.discovery.namespace } } : {}),
+  };
+  return JSON.stringify(ordered);
+}
+
+// RFC 1123 label (namespace, service account names are DNS subdomains; a label is what both allow).
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+type Check = (field: string, value: unknown) => unknown;
+
+const fail = (field: string, value: unknown, why: string): never => {
+  throw new BootstrapInputError(`${field}: ${JSON.stringify(value)} ${why}`);
+};
+
+const dnsName: Check = (field, v) => (typeof v === 'string' && v.length <= 253 && DNS_SUBDOMAIN.test(v) ? v : fail(field, v, 'is not a DNS subdomain name (RFC 1123)'));
+const integer = (min: number, max: number): Check => (field, v) =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : fail(field, v, `is not an integer ${min}-${max}`);
+// As config.ts accepts it (a SPIFFE trust domain is a lowercase DNS name).
+const trustDomain: Check = (field, v) => (typeof v === 'string' && /^[a-z0-9]([-a-z0-9.]{0,253}[a-z0-9])?$/.test(v) ? v : fail(field, v, 'is not a lowercase DNS name'));
+const boolean: Check = (field, v) => (typeof v === 'boolean' ? v : fail(field, v, 'is not true or false'));
+
+const podIp: Check = (field, v) => {
+  if (v === '$(POD_IP)') fail(field, v, 'was not expanded: the container needs the env var POD_IP (fieldRef status.podIP)');
+  return typeof v === 'string' && isIP(v) !== 0 ? v : fail(field, v, 'is not an IP address');
+};
+const absolutePath: Check = (field, v) => (typeof v === 'string' && v.startsWith('/') && !v.includes('\0') ? v : fail(field, v, 'is not an absolute path'));
+const cidrs: Check = (field, v) => {
+  if (!Array.isArray(v) || !v.every((c) => typeof c === 'string')) return fail(field, v, 'is not a list of CIDRs');
+  try {
+    const parsed = parseCidrs(field, v.join(','));
+    if (parsed === '*') return fail(field, v, 'is not a list of CIDRs');
+  } catch (err) {
+    if (err instanceof ValueError) throw new BootstrapInputError(err.message);
+    throw err;
+  }
+  return v;
+};
+
+function object(field: string, v: unknown, checks: Record<string, Check>, optional: readonly string[]): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(field, v, 'is not a JSON object');
+  const o = v as Record<string, unknown>;
+  const prefix = field === '' ? '' : `${field}.`;
+  for (const key of Object.keys(o)) if (!(key in checks)) fail(`${prefix}${key}`, o[key], 'is not a field of the bootstrap input');
+  for (const [key, check] of Object.entries(checks)) {
+    if (o[key] === undefined) {
+      if (!optional.includes(key)) throw new BootstrapInputError(`${prefix}${key} is missing`);
+      continue;
+    }
+    check(`${prefix}${key}`, o[key]);
+  }
+  return o;
+}
+
+const discovery: Check = (field, v) => object(field, v, { host: dnsOrIp, port: integer(1, 65535), namespace: dnsName }, []);
+function dnsOrIp(field: string, v: unknown): unknown {
+  return typeof v === 'string' && isIP(v) !== 0 ? v : dnsName(field, v);
+}
+
+const CHECKS: Record<keyof BootstrapInput, Check> = {
+  podIp,
+  namespace: dnsName,
+  serviceAccount: dnsName,
+  trustDomain,
+  identityDir: absolutePath,
+  drainSeconds: integer(0, 86_400),
+  meshCidrs: cidrs,
+  maxConnections: integer(1, 4_294_967_295),
+  ipv6: boolean,
+  discovery,
+};
+
+/**
+ * Reads the text `formatBootstrapInput` wrote, once the kubelet has expanded `$(POD_IP)`
+ * in it (Kubernetes: "Define dependent environment variables", `$(VAR)` in args).
+ *
+ * @param text the JSON text, as splice-init's argument
+ * @returns the input, every field checked
+ * @throws BootstrapInputError naming the field and its value: not JSON, an unknown or a
+ *   missing field, a value of the wrong kind (e.g. `podIp` still `$(POD_IP)`)
+ */
+export function parseBootstrapInput(text: string): BootstrapInput {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new BootstrapInputError(`is not JSON (${err instanceof Error ? err.message : String(err)}): ${JSON.stringify(text.slice(0, 80))}`);
+  }
+  return object('', parsed, CHECKS, ['discovery']) as unknown as BootstrapInput;
+}

@@ -196,6 +196,19 @@ function histogram(text: string, metric: string, match = ''): { sum: number; cou
   return { sum, count };
 }
 
+/** splice's TLS handshakes so far, by the protocol ALPN chose (its own metric). */
+async function handshakeProtocols(splice: SpliceProcess): Promise<Map<string, number>> {
+  const text = (await httpGet(splice.metricsPort, '/metrics')).body;
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^splice_webhook_tls_handshakes_total\{[^}]*protocol="([^"]*)"[^}]*\} (\S+)$/gm)) {
+    out.set(m[1] ?? '', (out.get(m[1] ?? '') ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+
+const protocols = (m: Map<string, number>): string =>
+  m.size === 0 ? 'nothing splice counted' : [...m].map(([p, n]) => `${p === 'none' ? 'no ALPN' : p} (${n} handshakes)`).join(', ');
+
 /** Sum of a counter's series whose labels contain `match`. */
 function counterSum(text: string, metric: string, match: string): number {
   let sum = 0;
@@ -462,6 +475,7 @@ export async function burst(): Promise<Figure[]> {
     const splice = await startBenchSplice();
     const runs: RunResult[] = [];
     let ceiling: Server | undefined;
+    let handshakesByProtocol = new Map<string, number>();
     const scratch = mkdtempSync(join(tmpdir(), 'splice-bench-burst-'));
     try {
       const saved = await savedWebhook(cluster.api);
@@ -504,6 +518,7 @@ export async function burst(): Promise<Figure[]> {
           runs.push(await oneRun(cluster, splice, hooks, ceiling.pid, mode, `burst-${runs.length + 1}`));
         }
       }
+      handshakesByProtocol = await handshakeProtocols(splice);
     } finally {
       await splice.stop();
       await ceiling?.stop();
@@ -524,7 +539,8 @@ export async function burst(): Promise<Figure[]> {
     const how =
       `From \`kubectl apply\` of a ${REPLICAS}-replica Deployment in a fresh enabled namespace until a watch has seen all ${REPLICAS} pods ` +
       `stored (no kubelet or scheduler: pods stay Pending). Runs alternated in one cluster (${order}); the webhook configuration is removed ` +
-      'for runs without and pointed at the ceiling for its runs (a URL on loopback, HTTP/1.1 over TLS, like splice\'s), and each run starts only once a ' +
+      'for runs without and pointed at the ceiling for its runs (a URL on loopback; both servers offer h2 and HTTP/1.1 over TLS, and the API server ' +
+      `chose ${protocols(handshakesByProtocol)} on its connections to splice), and each run starts only once a ` +
       'dry-run pod shows the API server calling the intended server (or none).' +
       (runs.length < 6 ? ' One triple only: a second would have run past the section\'s or the whole run\'s time budget.' : '');
     return [

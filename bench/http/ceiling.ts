@@ -5,23 +5,24 @@
 // on top (checking the review, deciding, rendering, diffing, logging, metrics) is what
 // the throughput ratio measures.
 //
-//   node dist/bench/http/ceiling.js --port P [--pod-file F --kube-minor N]
+//   node dist/bench/http/ceiling.js --port P [--http2] [--pod-file F --kube-minor N]
 //
 // Prints its certificate (PEM) on stderr and `{"listening":"https://…"}` on stdout.
 // --pod-file answers with splice's patch for that pod (as a cluster of version 1.N would
 // get it) instead of the typical pod's: the burst's ceiling arm, whose patch the API server
-// applies to every pod of the burst. GET /count says how many reviews it answered.
+// applies to every pod of the burst. GET /count says how many reviews it answered and how
+// many TLS handshakes it completed.
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import fastify from 'fastify';
+import fastify, { type FastifyInstance } from 'fastify';
 import { generate } from 'selfsigned';
 import { DEFAULT_CONFIG } from '../../src/inject/config.js';
 import { injectPod } from '../../src/inject/engine.js';
 import type { JsonObject } from '../../src/inject/types.js';
 import { typicalPod } from '../pods.js';
 
-const { values } = parseArgs({ options: { port: { type: 'string' }, host: { type: 'string' }, 'pod-file': { type: 'string' }, 'kube-minor': { type: 'string' } }, strict: true });
+const { values } = parseArgs({ options: { port: { type: 'string' }, host: { type: 'string' }, 'pod-file': { type: 'string' }, 'kube-minor': { type: 'string' }, http2: { type: 'boolean' } }, strict: true });
 const port = Number(values.port ?? '0');
 const host = values.host ?? '127.0.0.1';
 const podFile = values['pod-file'];
@@ -42,7 +43,14 @@ const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
   extensions: [{ name: 'subjectAltName', altNames: [{ type: 7 as const, ip: '127.0.0.1' }, { type: 2 as const, value: 'localhost' }] }],
 });
 
-const app = fastify({ https: { minVersion: 'TLSv1.2', cert: pems.cert, key: pems.private }, bodyLimit: 8 * 1024 * 1024 });
+// --http2 offers h2 (with http/1.1) over ALPN, as an API server talking to a loopback webhook would use it.
+const tls = { minVersion: 'TLSv1.2' as const, cert: pems.cert, key: pems.private };
+// The routes use only what the HTTP/1.1 and HTTP/2 compatibility APIs share.
+const app = (
+  values.http2 ? fastify({ http2: true, https: { ...tls, allowHTTP1: true }, bodyLimit: 8 * 1024 * 1024 }) : fastify({ https: tls, bodyLimit: 8 * 1024 * 1024 })
+) as unknown as FastifyInstance;
+let handshakes = 0;
+app.server.on('secureConnection', () => void handshakes++);
 
 interface Review {
   apiVersion?: string;
@@ -55,7 +63,7 @@ interface Review {
 // would scan its ~17 KB of base64 on every request (splice avoids that scan too).
 const tail = `,"allowed":true,"patchType":"JSONPatch","patch":"${patch}"}}`;
 let answered = 0;
-app.get('/count', async () => ({ answered }));
+app.get('/count', async () => ({ answered, handshakes }));
 app.post<{ Body: Review }>('/inject', async (request, reply) =>
   (answered++, reply)
     .type('application/json')

@@ -62,18 +62,21 @@ async function ready(child: Child, what: string, check: () => Promise<boolean>):
 }
 
 /**
- * `splice serve --local` on free ports. Its decision log goes to /dev/null: written,
- * never read. `nodeArgs` go to node before the script (e.g. a preload).
+ * `splice serve --local` on free ports. Its decision log goes to a pipe this process
+ * drains and drops, as a container runtime reads a container's stdout (a pipe, not
+ * /dev/null: writing a line there costs what it costs in a pod). `nodeArgs` go to node
+ * before the script (e.g. a preload); `bin` is the splice to run.
  */
-export async function startSplice(nodeArgs: string[] = []): Promise<Server> {
+export async function startSplice(nodeArgs: string[] = [], bin = SPLICE_BIN): Promise<Server> {
   const port = await freePort();
   const metricsPort = await freePort();
   const child = start(
     SERVER_CORE,
     process.execPath,
-    [...profileArgs(), ...nodeArgs, SPLICE_BIN, 'serve', '--local', '--port', String(port), '--metrics-port', String(metricsPort)],
-    ['ignore', 'ignore', 'pipe'],
+    [...profileArgs(), ...nodeArgs, bin, 'serve', '--local', '--port', String(port), '--metrics-port', String(metricsPort)],
+    ['ignore', 'pipe', 'pipe'],
   );
+  child.process.stdout?.resume();
   const metricsOrigin = `http://127.0.0.1:${metricsPort}`;
   await ready(child, 'splice serve --local', async () => {
     if (certificateIn(child.stderr()) === undefined) return false;
@@ -91,11 +94,12 @@ export async function startSplice(nodeArgs: string[] = []): Promise<Server> {
 
 /**
  * The ceiling (bench/http/ceiling.ts) on a free port, pinned to the server core unless
- * `unpinned` (the burst, where splice is not pinned either); `extraArgs` go to it.
+ * `unpinned` (the burst, where splice is not pinned either); `extraArgs` go to it. It
+ * offers h2 and HTTP/1.1, as splice's webhook server does.
  */
 export async function startCeiling(o: { unpinned?: boolean; extraArgs?: string[] } = {}): Promise<Server> {
   const port = await freePort();
-  const args = [...profileArgs(), compiled('http/ceiling.js'), '--port', String(port), ...(o.extraArgs ?? [])];
+  const args = [...profileArgs(), compiled('http/ceiling.js'), '--port', String(port), '--http2', ...(o.extraArgs ?? [])];
   const child = o.unpinned ? start(-1, process.execPath, args, ['ignore', 'pipe', 'pipe'], false) : start(SERVER_CORE, process.execPath, args);
   let out = '';
   child.process.stdout?.setEncoding('utf8');

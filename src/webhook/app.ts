@@ -5,6 +5,7 @@
 // request (body.ts, review.ts), having it decided (admit.ts), logging the decision once
 // and counting it.
 
+import type * as http2 from 'node:http2';
 import type * as https from 'node:https';
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -68,6 +69,14 @@ class QuietLogController extends LogController {
   }
 }
 
+/**
+ * How long an idle connection stays open, ms. Longer than the API server keeps an idle
+ * connection to a webhook (Go's http.Transport IdleConnTimeout, 90 s, which the webhook
+ * client keeps: kubernetes PR #82090): a server that closes first can close a connection
+ * just as the API server sends a review on it, and that call fails.
+ */
+export const IDLE_TIMEOUT_MS = 120_000;
+
 function baseOptions(opts: AppOptions) {
   const loggerInstance: FastifyBaseLogger = opts.logger ?? createLogger('silent');
   return {
@@ -92,10 +101,20 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   return app;
 }
 
-/** The webhook app on HTTPS: `app.server` is the node https.Server (see server.ts). */
-export function buildHttpsApp(opts: AppOptions, tls: https.ServerOptions): FastifyInstance<https.Server> {
-  const app = fastify({ ...baseOptions(opts), https: tls });
-  // The routes use only what http and https servers share.
+/**
+ * The webhook app on TLS, offering HTTP/2 and HTTP/1.1 over ALPN (RFC 7301): `app.server`
+ * is node's http2.Http2SecureServer with `allowHTTP1` (see server.ts). An API server calls
+ * a webhook on a loopback URL over HTTP/2 when it is offered (Kubernetes 1.30+, kubernetes
+ * PR #122558): one connection carries every call, so a burst of pod creations costs one TLS
+ * handshake instead of one per connection its pool opens. Through a Service it keeps
+ * to HTTP/1.1 (kubernetes PR #82090), which this server speaks as before.
+ */
+export function buildHttpsApp(opts: AppOptions, tls: https.ServerOptions): FastifyInstance<http2.Http2SecureServer> {
+  const app = fastify({ ...baseOptions(opts), http2: true, https: { ...tls, allowHTTP1: true }, http2SessionTimeout: IDLE_TIMEOUT_MS });
+  // fastify sets no keep-alive timeout on an HTTP/2 server, and node's types do not show
+  // one, but its HTTP/1.1 connections (allowHTTP1) take this one; unset, they never time out.
+  (app.server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = IDLE_TIMEOUT_MS;
+  // The routes use only what the HTTP/1.1 and HTTP/2 compatibility APIs share.
   addRoutes(app as unknown as FastifyInstance, opts);
   return app;
 }

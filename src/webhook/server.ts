@@ -1,13 +1,13 @@
 // The listening side: the webhook on HTTPS (never plain HTTP: the API server only
 // calls webhooks over TLS) and the operations app on plain HTTP.
 //
-// Certificates are swapped with setSecureContext on the https.Server fastify created
+// Certificates are swapped with setSecureContext on the TLS server fastify created
 // (`app.server`): new handshakes use the new pair at once, connections already open
 // keep theirs, and nothing is read or built per request.
 
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type * as https from 'node:https';
+import type * as http2 from 'node:http2';
 import type { FastifyInstance } from 'fastify';
 import type { CertPair } from '../tls/generate.js';
 import { buildHttpsApp, type AppOptions } from './app.js';
@@ -19,7 +19,7 @@ export const DEFAULT_METRICS_PORT = 9090;
 const TLS_OPTIONS = { minVersion: 'TLSv1.2' } as const;
 
 export interface WebhookServer {
-  app: FastifyInstance<https.Server>;
+  app: FastifyInstance<http2.Http2SecureServer>;
   /** `https://host:port` as actually bound (port 0 resolved). */
   url: string;
   /** Serve `pair` for every new TLS handshake from now on. */

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import http2 from 'node:http2';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -151,6 +152,48 @@ describe('webhook over HTTPS', () => {
       }
     });
   }
+
+  // What an API server does with a loopback webhook that offers h2 (kubernetes PR #122558):
+  // every call on one connection, so one handshake for any number of reviews.
+  test('a client offering h2 gets HTTP/2: 20 concurrent reviews on one connection, one handshake; an oversized body is still a 413', async () => {
+    const count = async () => Number(/^splice_webhook_tls_handshakes_total\{session="new",protocol="h2"\} (\d+)$/m.exec(await metrics.registry.metrics())?.[1] ?? 0);
+    const before = await count();
+    const session = http2.connect(`https://127.0.0.1:${port}`, { ca: pki.ca.cert, servername: 'localhost' });
+    try {
+      const post = (body: string) =>
+        new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const stream = session.request({ ':method': 'POST', ':path': '/inject', 'content-type': 'application/json' });
+          let text = '';
+          let status = 0;
+          stream.setEncoding('utf8');
+          stream.on('response', (h) => (status = Number(h[':status'])));
+          stream.on('data', (d: string) => (text += d));
+          stream.on('end', () => resolve({ status, body: text }));
+          stream.on('error', reject);
+          stream.end(body);
+        });
+      const answers = await Promise.all(Array.from({ length: 20 }, () => post(JSON.stringify(review()))));
+      for (const a of answers) {
+        assert.equal(a.status, 200);
+        assert.equal(JSON.parse(a.body).response.allowed, true);
+      }
+      assert.equal(session.alpnProtocol, 'h2');
+      const big = await post('x'.repeat(9 * 1024 * 1024));
+      assert.equal(big.status, 413);
+      assert.match(JSON.parse(big.body).message, /larger than 8388608 bytes/);
+      assert.equal((await post(JSON.stringify(review()))).status, 200, 'the connection still serves after a 413');
+    } finally {
+      session.close();
+    }
+    assert.equal((await count()) - before, 1);
+  });
+
+  test('idle connections outlive the API server\'s idle pool (90 s), over HTTP/1.1 and HTTP/2', () => {
+    const h1 = (server.app.server as unknown as { keepAliveTimeout?: number }).keepAliveTimeout ?? 0;
+    assert.ok(h1 > 90_000, `HTTP/1.1 keep-alive timeout ${h1} ms`);
+    const h2 = server.app.initialConfig.http2SessionTimeout ?? 0;
+    assert.ok(h2 > 90_000, `HTTP/2 session timeout ${h2} ms`);
+  });
 
   test('plain HTTP is not served on the webhook port', async () => {
     const res = await fetch(`http://127.0.0.1:${port}/inject`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }).catch((err: Error) => err);

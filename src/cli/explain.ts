@@ -20,7 +20,7 @@ ${MANIFEST_FLAGS}
                               cluster of the current kubeconfig (needs get on secrets)
 `;
 
-// The inline Envoy bootstrap is one long JSON string; shown whole it would bury the diff.
+// The bootstrap input and the SDS annotations are long one-line JSON strings; shown whole they would bury the diff.
 const LONG = 160;
 const shorten = (line: string) => (line.length > LONG ? `${line.slice(0, LONG)}… (${line.length} chars)` : line);
 

@@ -5,6 +5,9 @@
 //   SPLICE_BENCH_SKIP=cluster,memory   skip sections (ids below)
 //   SPLICE_BENCH_QUICK=1               short rounds and small counts, to try the benchmark itself
 //   SPLICE_BENCH_PROFILE=DIR           run every splice under --cpu-prof, profiles into DIR
+//   npm run bench -- --node            only the burst through the splice Service, with splice
+//                                      as pods on the real node (test/node/; root, ~5 minutes
+//                                      more when the node's images must be rebuilt)
 //
 // Sections run one after the other: on two cores, one load at a time is already one
 // core for the server and one for the load. The one exception is two memory figures
@@ -51,7 +54,12 @@ const STEPS: Step[] = [
   ],
   { id: 'cluster', title: '1,000-replica burst (real control plane)', run: async () => (await import('./cluster/burst.js')).burst() },
 ];
-const SECTIONS: Section[] = STEPS.flat();
+// `--node`: the Service-backed burst alone, on the real node (its own budget: the node
+// takes minutes to build and start, which the 10-minute run cannot spare).
+const NODE_STEPS: Step[] = [{ id: 'node', title: '1,000-replica burst through the splice Service (real node)', run: async () => (await import('./cluster/node-run.js')).nodeBurstOnNode() }];
+const onNode = process.argv.slice(2).includes('--node');
+const steps = onNode ? NODE_STEPS : STEPS;
+const SECTIONS: Section[] = steps.flat();
 
 const now = new Date();
 const m = machine(now);
@@ -84,7 +92,7 @@ async function runSection(section: Section): Promise<string> {
   return line;
 }
 
-for (const step of STEPS) {
+for (const step of steps) {
   const sections = [step].flat();
   for (const s of sections.filter((s) => skipped.has(s.id))) process.stdout.write(`- ${s.title}: skipped\n`);
   const running = sections.filter((s) => !skipped.has(s.id));

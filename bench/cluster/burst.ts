@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { startCeiling, type Server } from '../http/servers.js';
 import type { Figure } from '../lib/figure.js';
 import { kubectlBin } from '../../test/e2e/lib/kubectl.js';
-import { httpGet, type SpliceProcess } from '../../test/e2e/lib/splice.js';
+import { httpGet } from '../../test/e2e/lib/splice.js';
 import { RUN_BUDGET_MS } from '../lib/options.js';
 import { cpuSeconds, installBenchManifests, k8sBinaries, notBuiltFigures, run, sleep, startBenchSplice, withCluster, type Api, type Cluster } from './cluster.js';
 
@@ -34,7 +34,7 @@ const STEP_DEADLINE_MS = 60_000;
  * in flight: no burst reaches splice. These lift that limit, so the API server and splice
  * set the pace (cluster.sh passes SPLICE_E2E_KCM_FLAGS on, see withCluster).
  */
-const KCM_FLAGS = '--kube-api-qps=1000 --kube-api-burst=1000';
+export const KCM_FLAGS = '--kube-api-qps=1000 --kube-api-burst=1000';
 const WEBHOOK = 'splice';
 /**
  * The ceiling's configuration has a name of its own: splice keeps the caBundle of the one
@@ -45,16 +45,28 @@ const CEILING_WEBHOOK = 'splice-bench-ceiling';
 const CONFIGURATIONS = [WEBHOOK, CEILING_WEBHOOK];
 const STATUS = 'splice.dev/status';
 
-const FIGURES = [
-  { name: `${REPLICAS.toLocaleString('en-US')} pods created, with splice`, unit: 's' },
-  { name: `${REPLICAS.toLocaleString('en-US')} pods created, ceiling webhook`, unit: 's' },
-  { name: `${REPLICAS.toLocaleString('en-US')} pods created, no webhook`, unit: 's' },
-  { name: 'ratio splice / ceiling webhook (URL, loopback)', unit: '×', target: `≤ ${RATIO_TARGET}` },
-  { name: 'ratio ceiling webhook / none: any webhook\'s cost here', unit: '×' },
-  { name: 'ratio splice / none', unit: '×' },
-  { name: 'pods created uninjected with splice', unit: 'pods', target: '0' },
-  { name: 'controller manager client rate (--kube-api-qps)', unit: 'req/s' },
-];
+const TRANSPORT = 'URL, loopback';
+
+/** The figures of one transport's burst, named with it (`URL, loopback`; `Service, real node`). */
+export function figureNames(transport: string): Array<{ name: string; unit: string; target?: string }> {
+  const n = REPLICAS.toLocaleString('en-US');
+  return [
+    { name: `${n} pods created, with splice (${transport})`, unit: 's' },
+    { name: `${n} pods created, ceiling webhook (${transport})`, unit: 's' },
+    { name: `${n} pods created, no webhook (${transport})`, unit: 's' },
+    { name: `ratio splice / ceiling webhook (${transport})`, unit: '×', target: `≤ ${RATIO_TARGET}` },
+    { name: `ratio ceiling webhook / none: any webhook's cost (${transport})`, unit: '×' },
+    { name: `ratio splice / none (${transport})`, unit: '×' },
+    { name: `pods created uninjected with splice (${transport})`, unit: 'pods', target: '0' },
+    { name: 'controller manager client rate (--kube-api-qps)', unit: 'req/s' },
+  ];
+}
+
+/** splice as the burst sees it, wherever it runs: its metrics, and its process for CPU. */
+export interface SpliceSide {
+  metrics(): Promise<string>;
+  pid: number | undefined;
+}
 
 /** Who answers the webhook: splice, the ceiling, or nobody (no webhook configuration). */
 type Mode = 'with' | 'ceiling' | 'without';
@@ -90,7 +102,10 @@ interface PodObject {
   metadata?: { name?: string; annotations?: Record<string, string> };
 }
 
-function deployment(namespace: string): Record<string, unknown> {
+/** Fields added to the burst pods' spec: on the real node, `schedulerName` of no scheduler, so they stay Pending and nothing runs them. */
+export type PodSpecExtras = Record<string, unknown>;
+
+function deployment(namespace: string, extras: PodSpecExtras): Record<string, unknown> {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -100,7 +115,7 @@ function deployment(namespace: string): Record<string, unknown> {
       selector: { matchLabels: { app: 'burst' } },
       template: {
         metadata: { labels: { app: 'burst' } },
-        spec: { containers: [{ name: 'app', image: 'example.com/app:1', ports: [{ containerPort: 8080 }] }] },
+        spec: { ...extras, containers: [{ name: 'app', image: 'example.com/app:1', ports: [{ containerPort: 8080 }] }] },
       },
     },
   };
@@ -117,9 +132,9 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 }
 
 /** Whether a pod created now in `namespace` would come out injected (a server-side dry run goes through every webhook). */
-async function injectsNow(api: Api, namespace: string): Promise<boolean> {
+async function injectsNow(api: Api, namespace: string, extras: PodSpecExtras): Promise<boolean> {
   // Shaped as the burst's pods (their labels and spec): the ceiling's constant patch fits only those.
-  const template = (deployment(namespace).spec as { template: { metadata: Record<string, unknown>; spec: Record<string, unknown> } }).template;
+  const template = (deployment(namespace, extras).spec as { template: { metadata: Record<string, unknown>; spec: Record<string, unknown> } }).template;
   const pod = await api.json<PodObject>('POST', `/api/v1/namespaces/${namespace}/pods?dryRun=All`, {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -130,7 +145,7 @@ async function injectsNow(api: Api, namespace: string): Promise<boolean> {
 }
 
 /** The webhook configuration as splice left it (caBundle included), ready to be created again. */
-async function savedWebhook(api: Api): Promise<Record<string, unknown>> {
+export async function savedWebhook(api: Api): Promise<Record<string, unknown>> {
   const path = `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${WEBHOOK}`;
   const cfg = await until('splice to write the caBundle', async () => {
     const c = await api.json<{ metadata: { name: string; labels?: Record<string, string> }; webhooks: Array<{ clientConfig?: { caBundle?: string } }> }>('GET', path);
@@ -139,25 +154,30 @@ async function savedWebhook(api: Api): Promise<Record<string, unknown>> {
   return { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: cfg.metadata.name, labels: cfg.metadata.labels ?? {} }, webhooks: cfg.webhooks };
 }
 
-/** The webhook configuration splice left, pointed at another server (same names, rules and selectors). */
-function pointedAt(saved: Record<string, unknown>, url: string, caPem: string): Record<string, unknown> {
+/**
+ * The webhook configuration splice left, pointed at another server (same names, rules and
+ * selectors): `target` is a clientConfig without its caBundle (`url`, or `service`).
+ */
+export function pointedAt(saved: Record<string, unknown>, target: Record<string, unknown>, caPem: string): Record<string, unknown> {
   const copy = structuredClone(saved) as { metadata: Record<string, unknown>; webhooks: Array<{ clientConfig: Record<string, unknown> }> };
   copy.metadata = { ...copy.metadata, name: CEILING_WEBHOOK };
-  for (const w of copy.webhooks) w.clientConfig = { url, caBundle: Buffer.from(caPem).toString('base64') };
+  for (const w of copy.webhooks) w.clientConfig = { ...target, caBundle: Buffer.from(caPem).toString('base64') };
   return copy;
 }
 
-interface Webhooks {
+export interface Webhooks {
   splice: Record<string, unknown>;
   ceiling: Record<string, unknown>;
   /** How many reviews the ceiling has answered. */
   ceilingCount: () => Promise<number>;
+  /** Added to the burst pods' spec (see PodSpecExtras). */
+  podSpec: PodSpecExtras;
 }
 
 /** Who answers now: a dry-run pod is injected, and the ceiling's count says whether it was the one. */
 async function answeredBy(api: Api, namespace: string, hooks: Webhooks): Promise<Mode> {
   const before = await hooks.ceilingCount();
-  const injected = await injectsNow(api, namespace);
+  const injected = await injectsNow(api, namespace, hooks.podSpec);
   if (!injected) return 'without';
   return (await hooks.ceilingCount()) > before ? 'ceiling' : 'with';
 }
@@ -175,8 +195,8 @@ async function setWebhook(api: Api, mode: Mode, hooks: Webhooks, namespace: stri
  * with no webhook configured (the ServiceAccount admission plugin has added its token
  * volume, the API server its defaults). The ceiling answers with splice's patch for it.
  */
-async function admittedPod(api: Api, namespace: string): Promise<Record<string, unknown>> {
-  const template = (deployment(namespace).spec as { template: { metadata: Record<string, unknown>; spec: Record<string, unknown> } }).template;
+export async function admittedPod(api: Api, namespace: string, extras: PodSpecExtras): Promise<Record<string, unknown>> {
+  const template = (deployment(namespace, extras).spec as { template: { metadata: Record<string, unknown>; spec: Record<string, unknown> } }).template;
   return api.json<Record<string, unknown>>('POST', `/api/v1/namespaces/${namespace}/pods?dryRun=All`, {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -200,8 +220,8 @@ function histogram(text: string, metric: string, match = ''): { sum: number; cou
 }
 
 /** splice's TLS handshakes so far, by the protocol ALPN chose (its own metric). */
-async function handshakeProtocols(splice: SpliceProcess): Promise<Map<string, number>> {
-  const text = (await httpGet(splice.metricsPort, '/metrics')).body;
+export async function handshakeProtocols(splice: SpliceSide): Promise<Map<string, number>> {
+  const text = await splice.metrics();
   const out = new Map<string, number>();
   for (const m of text.matchAll(/^splice_webhook_tls_handshakes_total\{[^}]*protocol="([^"]*)"[^}]*\} (\S+)$/gm)) {
     out.set(m[1] ?? '', (out.get(m[1] ?? '') ?? 0) + Number(m[2]));
@@ -209,7 +229,7 @@ async function handshakeProtocols(splice: SpliceProcess): Promise<Map<string, nu
   return out;
 }
 
-const protocols = (m: Map<string, number>): string =>
+export const protocols = (m: Map<string, number>): string =>
   m.size === 0 ? 'nothing splice counted' : [...m].map(([p, n]) => `${p === 'none' ? 'no ALPN' : p} (${n} handshakes)`).join(', ');
 
 /** Sum of a counter's series whose labels contain `match`. */
@@ -229,9 +249,9 @@ interface Counters {
   cpu: RunResult['cpu'];
 }
 
-async function counters(cluster: Cluster, splice: SpliceProcess, webhookPid: number | undefined): Promise<Counters> {
+async function counters(cluster: Cluster, splice: SpliceSide, webhookPid: number | undefined): Promise<Counters> {
   const apiserverMetrics = await cluster.api.request('GET', '/metrics');
-  const spliceMetrics = (await httpGet(splice.metricsPort, '/metrics')).body;
+  const spliceMetrics = await splice.metrics();
   return {
     apiserver: histogram(apiserverMetrics.body, 'apiserver_admission_webhook_admission_duration_seconds', `name="namespace.inject.splice.dev"`),
     splice: histogram(spliceMetrics, 'splice_injection_duration_seconds'),
@@ -243,8 +263,8 @@ async function counters(cluster: Cluster, splice: SpliceProcess, webhookPid: num
       apiserver: cpuSeconds(cluster.pids.apiserver),
       etcd: cpuSeconds(cluster.pids.etcd),
       kcm: cpuSeconds(cluster.pids.kcm),
-      splice: cpuSeconds(webhookPid ?? splice.child.pid),
-      spliceProcess: cpuSeconds(splice.child.pid),
+      splice: cpuSeconds(webhookPid ?? splice.pid),
+      spliceProcess: cpuSeconds(splice.pid),
     },
   };
 }
@@ -351,20 +371,20 @@ class PodArrivals {
   }
 }
 
-async function oneRun(cluster: Cluster, splice: SpliceProcess, hooks: Webhooks, ceilingPid: number, mode: Mode, ns: string): Promise<RunResult> {
+async function oneRun(cluster: Cluster, splice: SpliceSide, hooks: Webhooks, ceilingPid: number, mode: Mode, ns: string): Promise<RunResult> {
   const { api } = cluster;
   await api.json('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'splice.dev/inject': 'enabled' } } });
   // The ServiceAccount admission plugin refuses pods until the namespace's default account exists.
   await until(`the default ServiceAccount of ${ns}`, async () => ((await api.request('GET', `/api/v1/namespaces/${ns}/serviceaccounts/default`)).status === 200 ? true : undefined));
   await setWebhook(api, mode, hooks, ns);
-  const webhookPid = mode === 'ceiling' ? ceilingPid : splice.child.pid;
+  const webhookPid = mode === 'ceiling' ? ceilingPid : splice.pid;
 
   const before = await counters(cluster, splice, webhookPid);
   const watch = new PodArrivals(api, ns);
   await watch.start();
   const t0 = performance.now();
   try {
-    const applied = await run(kubectlBin(), ['apply', '-f', '-'], { input: JSON.stringify(deployment(ns)), timeoutMs: 60_000 });
+    const applied = await run(kubectlBin(), ['apply', '-f', '-'], { input: JSON.stringify(deployment(ns, hooks.podSpec)), timeoutMs: 60_000 });
     if (applied.code !== 0) throw new Error(`kubectl apply failed: ${applied.stderr}`);
     await watch.until(REPLICAS, RUN_DEADLINE_MS);
   } finally {
@@ -472,135 +492,184 @@ function describeRun(r: RunResult): string {
   return `${r.mode}: ${parts.join(', ')}`;
 }
 
+/** Where a burst runs: what differs between the URL webhook on loopback and the Service-backed one on the real node. */
+export interface BurstSetup {
+  /** The results' section id. */
+  section: string;
+  /** How the API server reaches the webhooks, as figure names say it. */
+  transport: string;
+  /** Where both webhooks run and how they are reached, for the detail. */
+  setting: string;
+  cluster: Cluster;
+  splice: SpliceSide;
+  hooks: Webhooks;
+  ceilingPid: number;
+  /** When the section started (performance.now()), and how long it may take, ms. */
+  sectionStart: number;
+  budgetMs: number;
+}
+
+/**
+ * The burst's runs, alternated (with, ceiling, without; twice if the time budget allows),
+ * and the figures. Removes the webhook configurations it made as it goes; the caller
+ * stops what it started.
+ */
+export async function measureBurst(o: BurstSetup): Promise<Figure[]> {
+  const { cluster, splice, hooks } = o;
+  const limits = kcmClientLimits(cluster.kcmArgs);
+  const runs: RunResult[] = [];
+  const plan: Mode[] = ['with', 'ceiling', 'without', 'with', 'ceiling', 'without'];
+  // Another triple only if it fits, in this section's budget and in the whole run's: a
+  // triple takes about what everything before it took per triple.
+  const fits = (done: number) => {
+    if (done === 0) return true;
+    const perTriple = ((performance.now() - o.sectionStart) * 3) / done;
+    return performance.now() - o.sectionStart + perTriple <= o.budgetMs && performance.now() + perTriple <= RUN_BUDGET_MS;
+  };
+  for (let i = 0; i < plan.length && fits(i); i += 3) {
+    for (const mode of plan.slice(i, i + 3)) {
+      // The previous run's pods go before the next run starts; the last run's go with
+      // the cluster, so nobody waits for them.
+      const previous = runs[runs.length - 1];
+      if (previous) {
+        const d0 = performance.now();
+        await deleteBurst(cluster.api, previous.namespace);
+        previous.deleteS = (performance.now() - d0) / 1000;
+      }
+      runs.push(await oneRun(cluster, splice, hooks, o.ceilingPid, mode, `burst-${runs.length + 1}`));
+    }
+  }
+  const handshakesByProtocol = await handshakeProtocols(splice);
+  await removeWebhooks(cluster.api);
+
+  const names = figureNames(o.transport);
+  const SECTION = o.section;
+  const withRuns = runs.filter((r) => r.mode === 'with');
+  const ceilingRuns = runs.filter((r) => r.mode === 'ceiling');
+  const withoutRuns = runs.filter((r) => r.mode === 'without');
+  const tWith = mean(withRuns.map((r) => r.seconds));
+  const tCeiling = mean(ceilingRuns.map((r) => r.seconds));
+  const tWithout = mean(withoutRuns.map((r) => r.seconds));
+  const ratio = tWith / tCeiling;
+  const uninjected = withRuns.reduce((a, r) => a + r.uninjected, 0);
+  const podsWith = withRuns.reduce((a, r) => a + r.pods, 0);
+  const floorS = (REPLICAS - limits.burst) / limits.qps;
+  const order = runs.map((r) => r.mode).join(', ');
+  const how =
+    `From \`kubectl apply\` of a ${REPLICAS}-replica Deployment in a fresh enabled namespace until a watch has seen all ${REPLICAS} pods ` +
+    `stored (nothing schedules or runs them: pods stay Pending). Runs alternated in one cluster (${order}); the webhook configuration is removed ` +
+    `for runs without and pointed at the ceiling for its runs (${o.setting}; splice's handshakes by the protocol the API server chose: ` +
+    `${protocols(handshakesByProtocol)}), and each run starts only once a dry-run pod shows the API server calling the intended server (or none).` +
+    (runs.length < 6 ? ' One triple only: a second would have run past the section\'s or the whole run\'s time budget.' : '');
+  return [
+    { section: SECTION, name: names[0]?.name ?? '', value: r2(tWith), unit: 's', detail: `${how} Mean of ${withRuns.length}; ${withRuns.map(describeRun).join('; ')}.` },
+    { section: SECTION, name: names[1]?.name ?? '', value: r2(tCeiling), unit: 's', detail: `Mean of ${ceilingRuns.length}; ${ceilingRuns.map(describeRun).join('; ')}.` },
+    { section: SECTION, name: names[2]?.name ?? '', value: r2(tWithout), unit: 's', detail: `Mean of ${withoutRuns.length}; ${withoutRuns.map(describeRun).join('; ')}.` },
+    {
+      section: SECTION,
+      name: names[3]?.name ?? '',
+      value: r2(ratio),
+      unit: '×',
+      target: `≤ ${RATIO_TARGET}`,
+      met: ratio <= RATIO_TARGET,
+      detail: 'Mean with splice / mean with the ceiling: what splice costs a burst beyond what any webhook answering at once with the same patch costs.',
+    },
+    {
+      section: SECTION,
+      name: names[4]?.name ?? '',
+      value: r2(tCeiling / tWithout),
+      unit: '×',
+      detail: 'Mean with the ceiling / mean without a webhook: the API server\'s own cost of calling a webhook (TLS, the call, applying the patch, storing the larger pod).',
+    },
+    {
+      section: SECTION,
+      name: names[5]?.name ?? '',
+      value: r2(tWith / tWithout),
+      unit: '×',
+      detail:
+        floorS >= 5
+          ? `Mean with / mean without. The replicaset controller creates pods through a client limited to ${limits.qps} requests/s (burst ${limits.burst}), ` +
+            `so ${REPLICAS} pods take at least ~${floorS.toFixed(0)} s whatever the webhook does, and at most ~${limits.burst} creations reach splice at once: ` +
+            'the ratio shows splice\'s cost only where it exceeds that client rate.'
+          : `Mean with / mean without. The replicaset controller's client (${limits.qps} requests/s, burst ${limits.burst}) does not hold the burst back; ` +
+            `the API server, etcd, the controller manager and splice share this machine's ${cpus().length} cores, so the ratio includes the CPU each webhook call costs the API server.`,
+    },
+    {
+      section: SECTION,
+      name: names[6]?.name ?? '',
+      value: uninjected,
+      unit: 'pods',
+      target: '0',
+      met: uninjected === 0,
+      detail: `Pods without ${STATUS} among the ${podsWith} pods of the runs with splice, read back from the API server after each run.`,
+    },
+    {
+      section: SECTION,
+      name: names[7]?.name ?? '',
+      value: limits.qps,
+      unit: 'req/s',
+      detail: `kube-controller-manager --kube-api-qps ${limits.qps} --kube-api-burst ${limits.burst} (${limits.source}); each controller has its own client with these limits.`,
+    },
+  ];
+}
+
 export async function burst(): Promise<Figure[]> {
   const bins = k8sBinaries();
-  if (bins.missing.length > 0) return notBuiltFigures(SECTION, FIGURES, bins.missing, bins.dir);
+  if (bins.missing.length > 0) return notBuiltFigures(SECTION, figureNames(TRANSPORT), bins.missing, bins.dir);
   const sectionStart = performance.now();
   return withCluster(async (cluster) => {
-    const limits = kcmClientLimits(cluster.kcmArgs);
     installBenchManifests();
     const splice = await startBenchSplice();
-    const runs: RunResult[] = [];
     let ceiling: Server | undefined;
-    let handshakesByProtocol = new Map<string, number>();
     const scratch = mkdtempSync(join(tmpdir(), 'splice-bench-burst-'));
     try {
       const saved = await savedWebhook(cluster.api);
-      // The ceiling's patch: splice's own for a pod of this burst, as the API server hands it over.
-      await cluster.api.json('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'burst-template' } });
-      await until('the default ServiceAccount of burst-template', async () => ((await cluster.api.request('GET', '/api/v1/namespaces/burst-template/serviceaccounts/default')).status === 200 ? true : undefined));
-      // Not waited on: the template namespace has no splice.dev/inject, so splice never mutates its pods.
-      await removeWebhooks(cluster.api);
-      const podFile = join(scratch, 'pod.json');
-      writeFileSync(podFile, JSON.stringify(await admittedPod(cluster.api, 'burst-template')));
-      const minor = (await cluster.api.json<{ minor: string }>('GET', '/version')).minor.replace(/\D.*$/, '');
+      const { podFile, minor } = await ceilingInput(cluster.api, scratch, {});
       ceiling = await startCeiling({ unpinned: true, extraArgs: ['--pod-file', podFile, '--kube-minor', minor] });
-      const ceilingOrigin = ceiling.origin;
-      const hooks: Webhooks = {
-        splice: saved,
-        ceiling: pointedAt(saved, `${ceilingOrigin}/inject`, ceiling.ca),
-        ceilingCount: async () => {
-          const r = await fetchJson(`${ceilingOrigin}/count`, ceiling?.ca ?? '');
-          return (r as { answered: number }).answered;
+      const started = ceiling;
+      return await measureBurst({
+        section: SECTION,
+        transport: TRANSPORT,
+        setting: 'a URL on loopback; both servers offer h2 and HTTP/1.1 over TLS',
+        cluster,
+        splice: { pid: splice.child.pid, metrics: async () => (await httpGet(splice.metricsPort, '/metrics')).body },
+        hooks: {
+          splice: saved,
+          ceiling: pointedAt(saved, { url: `${started.origin}/inject` }, started.ca),
+          ceilingCount: () => ceilingCount(started.origin, started.ca),
+          podSpec: {},
         },
-      };
-      const plan: Mode[] = ['with', 'ceiling', 'without', 'with', 'ceiling', 'without'];
-      // Another triple only if it fits, in this section's budget and in the whole run's: a
-      // triple takes about what everything before it took per triple.
-      const fits = (done: number) => {
-        if (done === 0) return true;
-        const perTriple = ((performance.now() - sectionStart) * 3) / done;
-        return performance.now() - sectionStart + perTriple <= SECTION_BUDGET_MS && performance.now() + perTriple <= RUN_BUDGET_MS;
-      };
-      for (let i = 0; i < plan.length && fits(i); i += 3) {
-        for (const mode of plan.slice(i, i + 3)) {
-          // The previous run's pods go before the next run starts; the last run's go with
-          // the cluster, so nobody waits for them.
-          const previous = runs[runs.length - 1];
-          if (previous) {
-            const d0 = performance.now();
-            await deleteBurst(cluster.api, previous.namespace);
-            previous.deleteS = (performance.now() - d0) / 1000;
-          }
-          runs.push(await oneRun(cluster, splice, hooks, ceiling.pid, mode, `burst-${runs.length + 1}`));
-        }
-      }
-      handshakesByProtocol = await handshakeProtocols(splice);
+        ceilingPid: started.pid,
+        sectionStart,
+        budgetMs: SECTION_BUDGET_MS,
+      });
     } finally {
       await splice.stop();
       await ceiling?.stop();
       rmSync(scratch, { recursive: true, force: true });
     }
-
-    const withRuns = runs.filter((r) => r.mode === 'with');
-    const ceilingRuns = runs.filter((r) => r.mode === 'ceiling');
-    const withoutRuns = runs.filter((r) => r.mode === 'without');
-    const tWith = mean(withRuns.map((r) => r.seconds));
-    const tCeiling = mean(ceilingRuns.map((r) => r.seconds));
-    const tWithout = mean(withoutRuns.map((r) => r.seconds));
-    const ratio = tWith / tCeiling;
-    const uninjected = withRuns.reduce((a, r) => a + r.uninjected, 0);
-    const podsWith = withRuns.reduce((a, r) => a + r.pods, 0);
-    const floorS = (REPLICAS - limits.burst) / limits.qps;
-    const order = runs.map((r) => r.mode).join(', ');
-    const how =
-      `From \`kubectl apply\` of a ${REPLICAS}-replica Deployment in a fresh enabled namespace until a watch has seen all ${REPLICAS} pods ` +
-      `stored (no kubelet or scheduler: pods stay Pending). Runs alternated in one cluster (${order}); the webhook configuration is removed ` +
-      'for runs without and pointed at the ceiling for its runs (a URL on loopback; both servers offer h2 and HTTP/1.1 over TLS, and the API server ' +
-      `chose ${protocols(handshakesByProtocol)} on its connections to splice), and each run starts only once a ` +
-      'dry-run pod shows the API server calling the intended server (or none).' +
-      (runs.length < 6 ? ' One triple only: a second would have run past the section\'s or the whole run\'s time budget.' : '');
-    return [
-      { section: SECTION, name: FIGURES[0]?.name ?? '', value: r2(tWith), unit: 's', detail: `${how} Mean of ${withRuns.length}; ${withRuns.map(describeRun).join('; ')}.` },
-      { section: SECTION, name: FIGURES[1]?.name ?? '', value: r2(tCeiling), unit: 's', detail: `Mean of ${ceilingRuns.length}; ${ceilingRuns.map(describeRun).join('; ')}.` },
-      { section: SECTION, name: FIGURES[2]?.name ?? '', value: r2(tWithout), unit: 's', detail: `Mean of ${withoutRuns.length}; ${withoutRuns.map(describeRun).join('; ')}.` },
-      {
-        section: SECTION,
-        name: FIGURES[3]?.name ?? '',
-        value: r2(ratio),
-        unit: '×',
-        target: `≤ ${RATIO_TARGET}`,
-        met: ratio <= RATIO_TARGET,
-        detail: 'Mean with splice / mean with the ceiling: what splice costs a burst beyond what any webhook answering at once with the same patch costs.',
-      },
-      {
-        section: SECTION,
-        name: FIGURES[4]?.name ?? '',
-        value: r2(tCeiling / tWithout),
-        unit: '×',
-        detail: 'Mean with the ceiling / mean without a webhook: the API server\'s own cost of calling a webhook (TLS, the call, applying the patch, storing the larger pod).',
-      },
-      {
-        section: SECTION,
-        name: FIGURES[5]?.name ?? '',
-        value: r2(tWith / tWithout),
-        unit: '×',
-        detail:
-          floorS >= 5
-            ? `Mean with / mean without. The replicaset controller creates pods through a client limited to ${limits.qps} requests/s (burst ${limits.burst}), ` +
-              `so ${REPLICAS} pods take at least ~${floorS.toFixed(0)} s whatever the webhook does, and at most ~${limits.burst} creations reach splice at once: ` +
-              'the ratio shows splice\'s cost only where it exceeds that client rate.'
-            : `Mean with / mean without. The replicaset controller's client (${limits.qps} requests/s, burst ${limits.burst}) does not hold the burst back; ` +
-              `the API server, etcd, the controller manager and splice share this machine's ${cpus().length} cores, so the ratio includes the CPU each webhook call costs the API server.`,
-      },
-      {
-        section: SECTION,
-        name: FIGURES[6]?.name ?? '',
-        value: uninjected,
-        unit: 'pods',
-        target: '0',
-        met: uninjected === 0,
-        detail: `Pods without ${STATUS} among the ${podsWith} pods of the runs with splice, read back from the API server after each run.`,
-      },
-      {
-        section: SECTION,
-        name: FIGURES[7]?.name ?? '',
-        value: limits.qps,
-        unit: 'req/s',
-        detail: `kube-controller-manager --kube-api-qps ${limits.qps} --kube-api-burst ${limits.burst} (${limits.source}); each controller has its own client with these limits.`,
-      },
-    ];
   }, { kcmFlags: KCM_FLAGS });
+}
+
+/**
+ * What the ceiling answers with: splice's own patch for a pod of this burst, as the API
+ * server hands it over (written to a file in `dir`), and the cluster's minor version.
+ * Leaves no webhook configuration behind.
+ */
+export async function ceilingInput(api: Api, dir: string, podSpec: PodSpecExtras): Promise<{ podFile: string; minor: string }> {
+  await api.json('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'burst-template' } });
+  await until('the default ServiceAccount of burst-template', async () => ((await api.request('GET', '/api/v1/namespaces/burst-template/serviceaccounts/default')).status === 200 ? true : undefined));
+  // Not waited on: the template namespace has no splice.dev/inject, so splice never mutates its pods.
+  await removeWebhooks(api);
+  const podFile = join(dir, 'pod.json');
+  writeFileSync(podFile, JSON.stringify(await admittedPod(api, 'burst-template', podSpec)));
+  const minor = (await api.json<{ minor: string }>('GET', '/version')).minor.replace(/\D.*$/, '');
+  return { podFile, minor };
+}
+
+/** How many reviews the ceiling has answered (its GET /count). */
+export async function ceilingCount(origin: string, caPem: string): Promise<number> {
+  return ((await fetchJson(`${origin}/count`, caPem)) as { answered: number }).answered;
 }
 
 /** Removes splice's and the ceiling's webhook configurations, those that exist. */

@@ -95,11 +95,11 @@ async function stopCluster(bin: string): Promise<void> {
   if (r.code !== 0) process.stderr.write(`bench: cluster.sh stop failed (${r.code}): ${r.stderr.trim()}\n`);
 }
 
-/** The control plane's pids, from the state file cluster.sh keeps. */
-function clusterPids(): Cluster['pids'] {
+/** The control plane's pids, from the state file cluster.sh keeps in `dir`. */
+function clusterPids(dir = RUN_DIR): Cluster['pids'] {
   let state = '';
   try {
-    state = readFileSync(join(RUN_DIR, 'state.env'), 'utf8');
+    state = readFileSync(join(dir, 'state.env'), 'utf8');
   } catch {
     return {};
   }
@@ -167,6 +167,18 @@ export async function withCluster<T>(fn: (c: Cluster) => Promise<T>, opts: Clust
       else process.env[k] = v;
     }
   }
+}
+
+/**
+ * A cluster someone else started with cluster.sh in `dir` (the real node's, test/node/run.sh),
+ * from the environment `cluster.sh env` exported. Closing its Api is the caller's.
+ */
+export function runningCluster(dir: string): Cluster {
+  const kubeconfig = process.env.KUBECONFIG;
+  const server = process.env.SPLICE_E2E_SERVER;
+  if (!kubeconfig || !server) throw new Error('KUBECONFIG and SPLICE_E2E_SERVER must be set (eval "$(bash test/e2e/cluster.sh env)")');
+  const pids = clusterPids(dir);
+  return { api: new Api(server, join(dir, 'pki')), kubeconfig, server, kcmArgs: commandLine(pids.kcm), pids };
 }
 
 /** VmRSS of a process, in bytes (0 when it is gone). */

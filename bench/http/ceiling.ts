@@ -5,7 +5,7 @@
 // on top (checking the review, deciding, rendering, diffing, logging, metrics) is what
 // the throughput ratio measures.
 //
-//   node dist/bench/http/ceiling.js --port P [--http2] [--pod-file F --kube-minor N]
+//   node dist/bench/http/ceiling.js --port P [--host H] [--san NAME]… [--http2] [--pod-file F --kube-minor N]
 //
 // Prints its certificate (PEM) on stderr and `{"listening":"https://…"}` on stdout.
 // --pod-file answers with splice's patch for that pod (as a cluster of version 1.N would
@@ -14,6 +14,7 @@
 // many TLS handshakes it completed.
 
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import fastify, { type FastifyInstance } from 'fastify';
 import { generate } from 'selfsigned';
@@ -22,7 +23,7 @@ import { injectPod } from '../../src/inject/engine.js';
 import type { JsonObject } from '../../src/inject/types.js';
 import { typicalPod } from '../pods.js';
 
-const { values } = parseArgs({ options: { port: { type: 'string' }, host: { type: 'string' }, 'pod-file': { type: 'string' }, 'kube-minor': { type: 'string' }, http2: { type: 'boolean' } }, strict: true });
+const { values } = parseArgs({ options: { port: { type: 'string' }, host: { type: 'string' }, 'pod-file': { type: 'string' }, 'kube-minor': { type: 'string' }, http2: { type: 'boolean' }, san: { type: 'string', multiple: true } }, strict: true });
 const port = Number(values.port ?? '0');
 const host = values.host ?? '127.0.0.1';
 const podFile = values['pod-file'];
@@ -36,11 +37,14 @@ const decision = injectPod({
 if (decision.result !== 'inject') throw new Error(`the typical pod was not injected: ${decision.result}`);
 const patch = Buffer.from(JSON.stringify(decision.patch)).toString('base64');
 
+// --san NAME (an IP address or a DNS name, repeatable): more names the certificate holds,
+// e.g. the Service name the API server verifies when it calls the ceiling through one.
+const extraNames = (values.san ?? []).map((n) => (isIP(n) ? { type: 7 as const, ip: n } : { type: 2 as const, value: n }));
 const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
   keyType: 'ec',
   curve: 'P-256',
   algorithm: 'sha256',
-  extensions: [{ name: 'subjectAltName', altNames: [{ type: 7 as const, ip: '127.0.0.1' }, { type: 2 as const, value: 'localhost' }] }],
+  extensions: [{ name: 'subjectAltName', altNames: [{ type: 7 as const, ip: '127.0.0.1' }, { type: 2 as const, value: 'localhost' }, ...extraNames] }],
 });
 
 // --http2 offers h2 (with http/1.1) over ALPN, as an API server talking to a loopback webhook would use it.

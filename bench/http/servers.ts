@@ -107,7 +107,8 @@ export async function startCeiling(o: { unpinned?: boolean; extraArgs?: string[]
   await ready(child, 'the ceiling server', async () => out.includes('"listening"') && certificateIn(child.stderr()) !== undefined);
   return {
     name: 'ceiling',
-    origin: `https://127.0.0.1:${port}`,
+    // Where it says it listens (--host in extraArgs may have moved it off loopback).
+    origin: (JSON.parse(out.split('\n').find((l) => l.includes('"listening"')) ?? '{}') as { listening?: string }).listening ?? `https://127.0.0.1:${port}`,
     ca: certificateIn(child.stderr()) ?? '',
     pid: child.pid,
     stop: () => child.stop(),

@@ -179,6 +179,7 @@ print_env() {
   cat <<EOF
 export SPLICE_NODE_NAME=${node_name}
 export SPLICE_NODE_IP=${node_ip}
+export SPLICE_NODE_HOST_IP=${host_ip}
 export SPLICE_NODE_POD_CIDR=${pod_cidr}
 export SPLICE_NODE_DIR=${run}
 export SPLICE_NODE_HOLDER_PID=${HOLDER%%:*}

@@ -77,6 +77,16 @@ kubectl="${SPLICE_E2E_KUBECTL}"
 "${kubectl}" apply -k "${here}/overlay" >/dev/null
 "${kubectl}" -n splice-system rollout status deploy/splice --timeout 180s >&2
 
+# --exec CMD…: run CMD in this environment (the node up, splice installed, the env of
+# cluster.sh and node.sh exported) instead of the tests; the benchmark's burst through
+# the splice Service does (bench/cluster/node-burst.ts).
+if [[ "${1:-}" == --exec ]]; then
+  shift
+  cd "${repo}"
+  code=0
+  "$@" || code=$?
+  exit "${code}"
+fi
 files=() opts=()
 for a in "$@"; do
   if [[ "${a}" == -* || ${#opts[@]} -gt 0 && "${opts[-1]}" == --test-name-pattern ]]; then opts+=("${a}")

@@ -2,7 +2,7 @@
 // args and written where splice-proxy reads it (src/inject/init.ts). Written to a
 // temporary name and renamed, so Envoy never reads half a file, even if the init
 // container is killed halfway and run again.
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { renderBootstrap } from '../inject/bootstrap.js';
 import { parseBootstrapInput } from '../inject/bootstrap-input.js';
@@ -24,7 +24,9 @@ export async function writeBootstrapFile(file: string, inputText: string): Promi
   const text = JSON.stringify(renderBootstrap(parseBootstrapInput(inputText)));
   const temporary = join(dirname(file), `.${process.pid}.bootstrap.tmp`);
   try {
-    await writeFile(temporary, text, { mode: 0o644 });
+    await writeFile(temporary, text);
+    // Set after writing: the mode writeFile takes is narrowed by the umask.
+    await chmod(temporary, 0o644);
     await rename(temporary, file);
   } catch (err) {
     await rm(temporary, { force: true }).catch(() => undefined);

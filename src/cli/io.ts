@@ -1,7 +1,7 @@
 // The CLI's view of the process, passed in so commands run the same in tests and in
 // a terminal: no command touches process.stdout or process.exit directly.
 import type { Readable } from 'node:stream';
-import pino, { type DestinationStream } from 'pino';
+import type { DestinationStream } from 'pino';
 
 export interface CliIO {
   stdin: Readable;
@@ -11,7 +11,7 @@ export interface CliIO {
    * Where `splice serve` writes its log lines, if not through `stdout`: the process's
    * own stdout, written asynchronously.
    */
-  logDestination?: () => DestinationStream;
+  logDestination?: () => Promise<DestinationStream>;
 }
 
 export function processIO(): CliIO {
@@ -24,7 +24,8 @@ export function processIO(): CliIO {
     // webhook's CPU under load. pino's asynchronous destination writes lines as they come
     // while no write is pending and gathers them while one is, and pino writes what is
     // left synchronously when the process exits.
-    logDestination: () => pino.destination({ dest: 1, sync: false }),
+    // Loaded only by `splice serve`: splice-init's `splice iptables` never logs through pino.
+    logDestination: async () => (await import('pino')).default.destination({ dest: 1, sync: false }),
   };
 }
 

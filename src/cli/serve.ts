@@ -216,7 +216,7 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
     return 2;
   }
 
-  const logger = createLogger('info', io.logDestination?.() ?? { write: (line: string) => io.stdout(line) });
+  const logger = createLogger('info', (await io.logDestination?.()) ?? { write: (line: string) => io.stdout(line) });
   const env = deps.env ?? process.env;
   config = injectorNamespace(config, env, logger);
   const metrics = createMetrics();

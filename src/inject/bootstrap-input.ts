@@ -38,7 +38,9 @@ export function formatBootstrapInput(input: BootstrapInput): string {
   return JSON.stringify(ordered);
 }
 
-// RFC 1123 label (namespace, service account names are DNS subdomains; a label is what both allow).
+// Kubernetes object names: a namespace is an RFC 1123 label, a service account (and a
+// host name) an RFC 1123 subdomain.
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 type Check = (field: string, value: unknown) => unknown;
@@ -48,6 +50,7 @@ const fail = (field: string, value: unknown, why: string): never => {
 };
 
 const dnsName: Check = (field, v) => (typeof v === 'string' && v.length <= 253 && DNS_SUBDOMAIN.test(v) ? v : fail(field, v, 'is not a DNS subdomain name (RFC 1123)'));
+const dnsLabel: Check = (field, v) => (typeof v === 'string' && DNS_LABEL.test(v) ? v : fail(field, v, 'is not a namespace name (an RFC 1123 label)'));
 const integer = (min: number, max: number): Check => (field, v) =>
   typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : fail(field, v, `is not an integer ${min}-${max}`);
 // As config.ts accepts it (a SPIFFE trust domain is a lowercase DNS name).
@@ -56,26 +59,33 @@ const boolean: Check = (field, v) => (typeof v === 'boolean' ? v : fail(field, v
 
 const podIp: Check = (field, v) => {
   if (v === '$(POD_IP)') fail(field, v, 'was not expanded: the container needs the env var POD_IP (fieldRef status.podIP)');
-  return typeof v === 'string' && isIP(v) !== 0 ? v : fail(field, v, 'is not an IP address');
+  // No zone (fe80::1%eth0): a pod's address never has one, and Envoy would not bind it.
+  return typeof v === 'string' && isIP(v) !== 0 && !v.includes('%') ? v : fail(field, v, 'is not an IP address');
 };
 const absolutePath: Check = (field, v) => (typeof v === 'string' && v.startsWith('/') && !v.includes('\0') ? v : fail(field, v, 'is not an absolute path'));
+// Each entry on its own, exactly as the renderer will use it: one CIDR, no spaces, no
+// commas (a list joined by commas would have let "10.0.0.0/8,10.1.0.0/16" through as one).
 const cidrs: Check = (field, v) => {
   if (!Array.isArray(v) || !v.every((c) => typeof c === 'string')) return fail(field, v, 'is not a list of CIDRs');
-  try {
-    const parsed = parseCidrs(field, v.join(','));
-    if (parsed === '*') return fail(field, v, 'is not a list of CIDRs');
-  } catch (err) {
-    if (err instanceof ValueError) throw new BootstrapInputError(err.message);
-    throw err;
-  }
+  v.forEach((c: string, i: number) => {
+    const at = `${field}[${i}]`;
+    if (c === '' || c !== c.trim() || c.includes(',') || c === '*') fail(at, c, 'is not one CIDR');
+    try {
+      const parsed = parseCidrs(at, c);
+      if (parsed === '*' || parsed.length !== 1 || parsed[0] !== c) fail(at, c, `is not one CIDR in canonical form${parsed !== '*' && parsed.length === 1 ? ` (${parsed[0] ?? ''})` : ''}`);
+    } catch (err) {
+      if (err instanceof ValueError) throw new BootstrapInputError(err.message);
+      throw err;
+    }
+  });
   return v;
 };
 
 function object(field: string, v: unknown, checks: Record<string, Check>, optional: readonly string[]): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(field, v, 'is not a JSON object');
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(field === '' ? 'the bootstrap input' : field, v, 'is not a JSON object');
   const o = v as Record<string, unknown>;
   const prefix = field === '' ? '' : `${field}.`;
-  for (const key of Object.keys(o)) if (!(key in checks)) fail(`${prefix}${key}`, o[key], 'is not a field of the bootstrap input');
+  for (const key of Object.keys(o)) if (!Object.hasOwn(checks, key)) fail(`${prefix}${key}`, o[key], 'is not a field of the bootstrap input');
   for (const [key, check] of Object.entries(checks)) {
     if (o[key] === undefined) {
       if (!optional.includes(key)) throw new BootstrapInputError(`${prefix}${key} is missing`);
@@ -86,14 +96,14 @@ function object(field: string, v: unknown, checks: Record<string, Check>, option
   return o;
 }
 
-const discovery: Check = (field, v) => object(field, v, { host: dnsOrIp, port: integer(1, 65535), namespace: dnsName }, []);
+const discovery: Check = (field, v) => object(field, v, { host: dnsOrIp, port: integer(1, 65535), namespace: dnsLabel }, []);
 function dnsOrIp(field: string, v: unknown): unknown {
   return typeof v === 'string' && isIP(v) !== 0 ? v : dnsName(field, v);
 }
 
 const CHECKS: Record<keyof BootstrapInput, Check> = {
   podIp,
-  namespace: dnsName,
+  namespace: dnsLabel,
   serviceAccount: dnsName,
   trustDomain,
   identityDir: absolutePath,

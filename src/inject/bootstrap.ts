@@ -1,6 +1,7 @@
 // The Envoy bootstrap the splice-proxy container starts with, built as plain objects and
-// handed to Envoy as JSON (`--config-yaml` accepts JSON), so no template can emit a
-// half-valid document. Pure: the same input always yields the same object.
+// written as JSON (splice-init renders it from the input the pod carries, see
+// bootstrap-input.ts), so no template can emit a half-valid document. Pure: the same
+// input always yields the same object.
 //
 // Traffic shape: the pod's redirect rules send inbound TCP to 15006 and outbound TCP to
 // 15001; both listeners recover the address the connection was really meant for

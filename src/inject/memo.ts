@@ -1,5 +1,5 @@
-// A bounded memo for pure renderings that every pod of a workload shares (the Envoy
-// bootstrap, the containers and volumes splice adds, the parsed overrides): they
+// A bounded memo for pure renderings that every pod of a workload shares (the proxy's
+// bootstrap input and SDS files, the containers and volumes splice adds, the parsed overrides): they
 // depend only on namespace, service account, annotations and config, so a rollout of
 // 1,000 replicas renders them once instead of 1,000 times. Bounded so a cluster with
 // many service accounts cannot grow it without limit; the least recently used entry

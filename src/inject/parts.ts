@@ -1,5 +1,5 @@
-// What splice adds to a pod, apart from where it goes: splice-init, splice-proxy, the
-// its volumes and the annotations that describe them. They depend on the namespace,
+// What splice adds to a pod, apart from where it goes: splice-init, splice-proxy, their
+// volumes and the annotations that describe them. They depend on the namespace,
 // the service account, the plan (native or not, holding the app or not), the
 // overrides and the config, and never on the pod's own containers. So every replica of
 // a workload gets the very same parts: they are built once, deep-frozen and shared

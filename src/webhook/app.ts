@@ -77,6 +77,27 @@ class QuietLogController extends LogController {
  */
 export const IDLE_TIMEOUT_MS = 120_000;
 
+/** The API server gives a webhook call at most 30 s (timeoutSeconds' maximum). */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * On close, every open HTTP/2 connection is told to go away (GOAWAY): its streams in
+ * flight finish, no new one starts, and the client reconnects elsewhere. Node 20 leaves
+ * them open on server.close() (and fastify closes them only with forceCloseConnections),
+ * so a client that keeps its connection busy, as an API server does, would hold the
+ * shutdown until the kubelet's SIGKILL and meanwhile get 503s.
+ */
+function closeSessionsOnClose(app: FastifyInstance<http2.Http2SecureServer>): void {
+  const sessions = new Set<http2.ServerHttp2Session>();
+  app.server.on('session', (session: http2.ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  app.addHook('preClose', async () => {
+    for (const session of sessions) session.close();
+  });
+}
+
 function baseOptions(opts: AppOptions) {
   const loggerInstance: FastifyBaseLogger = opts.logger ?? createLogger('silent');
   return {
@@ -89,7 +110,7 @@ function baseOptions(opts: AppOptions) {
     bodyLimit: BODY_LIMIT,
     // The API server times out a webhook after at most 30 s; a request still open after
     // that is a stuck client, not an admission.
-    requestTimeout: 30_000,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     return503OnClosing: true,
   };
 }
@@ -111,9 +132,17 @@ export function buildApp(opts: AppOptions): FastifyInstance {
  */
 export function buildHttpsApp(opts: AppOptions, tls: https.ServerOptions): FastifyInstance<http2.Http2SecureServer> {
   const app = fastify({ ...baseOptions(opts), http2: true, https: { ...tls, allowHTTP1: true }, http2SessionTimeout: IDLE_TIMEOUT_MS });
-  // fastify sets no keep-alive timeout on an HTTP/2 server, and node's types do not show
-  // one, but its HTTP/1.1 connections (allowHTTP1) take this one; unset, they never time out.
-  (app.server as unknown as { keepAliveTimeout: number }).keepAliveTimeout = IDLE_TIMEOUT_MS;
+  // fastify copies neither keepAliveTimeout nor requestTimeout onto an HTTP/2 server (and
+  // node's types show neither there), but its HTTP/1.1 connections (allowHTTP1) take them:
+  // unset, an idle connection never times out and a request may take node's 300 s.
+  const h1 = app.server as unknown as { keepAliveTimeout: number; requestTimeout: number };
+  h1.keepAliveTimeout = IDLE_TIMEOUT_MS;
+  h1.requestTimeout = REQUEST_TIMEOUT_MS;
+  // An HTTP/2 stream idle that long is reset (node destroys a stream whose timeout has no listener).
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersionMajor === 2) request.raw.setTimeout(REQUEST_TIMEOUT_MS);
+  });
+  closeSessionsOnClose(app as unknown as FastifyInstance<http2.Http2SecureServer>);
   // The routes use only what the HTTP/1.1 and HTTP/2 compatibility APIs share.
   addRoutes(app as unknown as FastifyInstance, opts);
   return app;

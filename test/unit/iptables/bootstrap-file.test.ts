@@ -93,8 +93,17 @@ describe('the proxy bootstrap, written by splice-init', () => {
     for (const [input, message] of [
       [{ ...good, podIp: '$(POD_IP)' }, 'podIp: "$(POD_IP)" was not expanded: the container needs the env var POD_IP (fieldRef status.podIP)'],
       [{ ...good, podIp: 'pod' }, 'podIp: "pod" is not an IP address'],
-      [{ ...good, namespace: 'Shop' }, 'namespace: "Shop" is not a DNS subdomain name (RFC 1123)'],
-      [{ ...good, meshCidrs: ['10.0.0.0/40'] }, 'meshCidrs: "10.0.0.0/40"'],
+      [{ ...good, namespace: 'Shop' }, 'namespace: "Shop" is not a namespace name (an RFC 1123 label)'],
+      [{ ...good, serviceAccount: 'Web' }, 'serviceAccount: "Web" is not a DNS subdomain name (RFC 1123)'],
+      [{ ...good, meshCidrs: ['10.0.0.0/40'] }, 'meshCidrs[0]: "10.0.0.0/40"'],
+      [{ ...good, meshCidrs: ['10.0.0.0/8,10.1.0.0/16'] }, 'meshCidrs[0]: "10.0.0.0/8,10.1.0.0/16" is not one CIDR'],
+      [{ ...good, meshCidrs: ['10.0.0.0/8', ' 10.1.0.0/16'] }, 'meshCidrs[1]: " 10.1.0.0/16" is not one CIDR'],
+      [{ ...good, meshCidrs: [''] }, 'meshCidrs[0]: "" is not one CIDR'],
+      [{ ...good, meshCidrs: ['10.0.0.1'] }, 'meshCidrs[0]: "10.0.0.1" is not one CIDR in canonical form'],
+      [{ ...good, podIp: 'fe80::1%eth0' }, 'podIp: "fe80::1%eth0" is not an IP address'],
+      [{ ...good, namespace: 'a.b' }, 'namespace: "a.b" is not a namespace name (an RFC 1123 label)'],
+      [JSON.parse('{"constructor": 1}'), 'constructor: 1 is not a field of the bootstrap input'],
+      [5, 'the bootstrap input: 5 is not a JSON object'],
       [{ ...good, maxConnections: 0 }, 'maxConnections: 0 is not an integer 1-4294967295'],
       [{ ...good, discovery: { host: 'splice.splice-system.svc', port: 0, namespace: 'splice-system' } }, 'discovery.port: 0 is not an integer 1-65535'],
       [{ ...good, extra: 1 }, 'extra: 1 is not a field of the bootstrap input'],
@@ -102,7 +111,7 @@ describe('the proxy bootstrap, written by splice-init', () => {
       ['{"podIp":', 'is not JSON'],
     ] as const) {
       const dir = tempDir();
-      const text = typeof input === 'string' ? input : JSON.stringify(input);
+      const text = typeof input === 'string' && input.startsWith('{"podIp":') ? input : JSON.stringify(input);
       const r = await run([BOOTSTRAP_FLAGS.file, join(dir, 'envoy.json'), BOOTSTRAP_FLAGS.input, text]);
       assert.equal(r.code, 2, text);
       assert.ok(r.stderr.startsWith(`splice iptables: ${BOOTSTRAP_FLAGS.input}: ${message}`), r.stderr);

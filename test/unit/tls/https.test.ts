@@ -362,4 +362,45 @@ describe('graceful close', () => {
     assert.equal(JSON.parse(res.body).response.allowed, true);
     await closed;
   });
+  test('an open HTTP/2 connection is told to go away: its request in flight finishes, and close does not wait on the client', async () => {
+    const pki = await localPki();
+    let release: (facts: NamespaceFacts) => void = () => undefined;
+    let asked = false;
+    const gate = new Promise<NamespaceFacts>((resolve) => (release = resolve));
+    const server = await startWebhookServer({
+      app: { decide: skipAll, namespaces: { get: () => ((asked = true), gate), ready: () => true }, cluster: {}, config: DEFAULT_CONFIG, metrics: createMetrics() },
+      tls: pki.serving,
+      host: '127.0.0.1',
+      port: 0,
+    });
+    // A client that keeps its connection, as an API server does.
+    const session = http2.connect(server.url, { ca: pki.ca.cert, servername: 'localhost' });
+    const goaway = new Promise<void>((resolve) => session.once('goaway', () => resolve()));
+    try {
+      const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const stream = session.request({ ':method': 'POST', ':path': '/inject', 'content-type': 'application/json' });
+        let body = '';
+        let status = 0;
+        stream.setEncoding('utf8');
+        stream.on('response', (h) => (status = Number(h[':status'])));
+        stream.on('data', (d: string) => (body += d));
+        stream.on('end', () => resolve({ status, body }));
+        stream.on('error', reject);
+        stream.end(JSON.stringify(review()));
+      });
+      await eventually(async () => asked);
+      const started = Date.now();
+      const closed = server.close();
+      const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 5000).unref());
+      assert.notEqual(await Promise.race([goaway, timeout]), 'timeout', 'no GOAWAY within 5 s of close()');
+      release({ name: 'shop', labels: {}, annotations: {} });
+      const res = await answer;
+      assert.equal(res.status, 200);
+      assert.equal(JSON.parse(res.body).response.allowed, true);
+      await closed;
+      assert.ok(Date.now() - started < 5000, `close took ${Date.now() - started} ms with the client still connected`);
+    } finally {
+      session.destroy();
+    }
+  });
 });

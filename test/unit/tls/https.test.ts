@@ -105,6 +105,21 @@ function postWholeBody(port: number, ca: string, size: number, chunked: boolean)
   });
 }
 
+/** POST /inject on an open HTTP/2 session: the status and the body as text. */
+function h2Post(session: http2.ClientHttp2Session, body: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':method': 'POST', ':path': '/inject', 'content-type': 'application/json' });
+    let text = '';
+    let status = 0;
+    stream.setEncoding('utf8');
+    stream.on('response', (h) => (status = Number(h[':status'])));
+    stream.on('data', (d: string) => (text += d));
+    stream.on('end', () => resolve({ status, body: text }));
+    stream.on('error', reject);
+    stream.end(body);
+  });
+}
+
 function fingerprint(pem: string): string {
   return new X509Certificate(pem).fingerprint256;
 }
@@ -160,18 +175,7 @@ describe('webhook over HTTPS', () => {
     const before = await count();
     const session = http2.connect(`https://127.0.0.1:${port}`, { ca: pki.ca.cert, servername: 'localhost' });
     try {
-      const post = (body: string) =>
-        new Promise<{ status: number; body: string }>((resolve, reject) => {
-          const stream = session.request({ ':method': 'POST', ':path': '/inject', 'content-type': 'application/json' });
-          let text = '';
-          let status = 0;
-          stream.setEncoding('utf8');
-          stream.on('response', (h) => (status = Number(h[':status'])));
-          stream.on('data', (d: string) => (text += d));
-          stream.on('end', () => resolve({ status, body: text }));
-          stream.on('error', reject);
-          stream.end(body);
-        });
+      const post = (body: string) => h2Post(session, body);
       const answers = await Promise.all(Array.from({ length: 20 }, () => post(JSON.stringify(review()))));
       for (const a of answers) {
         assert.equal(a.status, 200);
@@ -324,28 +328,30 @@ describe('certificate files rotated on disk are served without a restart', () =>
   });
 });
 
+/**
+ * A webhook server whose requests wait, once they reach the namespace lookup (where a
+ * request waits on the network in production), until `release` is called.
+ */
+async function gatedServer(): Promise<{ server: WebhookServer; pki: LocalPki; asked: () => boolean; release: () => void }> {
+  const pki = await localPki();
+  let open: (facts: NamespaceFacts) => void = () => undefined;
+  let asked = false;
+  const gate = new Promise<NamespaceFacts>((resolve) => (open = resolve));
+  const server = await startWebhookServer({
+    app: { decide: skipAll, namespaces: { get: () => ((asked = true), gate), ready: () => true }, cluster: {}, config: DEFAULT_CONFIG, metrics: createMetrics() },
+    tls: pki.serving,
+    host: '127.0.0.1',
+    port: 0,
+  });
+  return { server, pki, asked: () => asked, release: () => open({ name: 'shop', labels: {}, annotations: {} }) };
+}
+
 describe('graceful close', () => {
   test('stops accepting connections, finishes the request in flight', async () => {
-    const pki = await localPki();
-    let release: (facts: NamespaceFacts) => void = () => undefined;
-    let asked = false;
-    const gate = new Promise<NamespaceFacts>((resolve) => (release = resolve));
-    const server = await startWebhookServer({
-      app: {
-        decide: skipAll,
-        // The namespace lookup is where a request waits on the network in production.
-        namespaces: { get: () => ((asked = true), gate), ready: () => true },
-        cluster: {},
-        config: DEFAULT_CONFIG,
-        metrics: createMetrics(),
-      },
-      tls: pki.serving,
-      host: '127.0.0.1',
-      port: 0,
-    });
+    const { server, pki, asked, release } = await gatedServer();
     const port = Number(new URL(server.url).port);
     const inFlight = postReview(port, { ca: pki.ca.cert, servername: 'localhost' });
-    await eventually(async () => asked);
+    await eventually(async () => asked());
 
     const closed = server.close();
     const refused = () =>
@@ -356,44 +362,26 @@ describe('graceful close', () => {
       });
     await eventually(refused);
 
-    release({ name: 'shop', labels: {}, annotations: {} });
+    release();
     const res = await inFlight;
     assert.equal(res.status, 200);
     assert.equal(JSON.parse(res.body).response.allowed, true);
     await closed;
   });
+
   test('an open HTTP/2 connection is told to go away: its request in flight finishes, and close does not wait on the client', async () => {
-    const pki = await localPki();
-    let release: (facts: NamespaceFacts) => void = () => undefined;
-    let asked = false;
-    const gate = new Promise<NamespaceFacts>((resolve) => (release = resolve));
-    const server = await startWebhookServer({
-      app: { decide: skipAll, namespaces: { get: () => ((asked = true), gate), ready: () => true }, cluster: {}, config: DEFAULT_CONFIG, metrics: createMetrics() },
-      tls: pki.serving,
-      host: '127.0.0.1',
-      port: 0,
-    });
+    const { server, pki, asked, release } = await gatedServer();
     // A client that keeps its connection, as an API server does.
     const session = http2.connect(server.url, { ca: pki.ca.cert, servername: 'localhost' });
     const goaway = new Promise<void>((resolve) => session.once('goaway', () => resolve()));
     try {
-      const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const stream = session.request({ ':method': 'POST', ':path': '/inject', 'content-type': 'application/json' });
-        let body = '';
-        let status = 0;
-        stream.setEncoding('utf8');
-        stream.on('response', (h) => (status = Number(h[':status'])));
-        stream.on('data', (d: string) => (body += d));
-        stream.on('end', () => resolve({ status, body }));
-        stream.on('error', reject);
-        stream.end(JSON.stringify(review()));
-      });
-      await eventually(async () => asked);
+      const answer = h2Post(session, JSON.stringify(review()));
+      await eventually(async () => asked());
       const started = Date.now();
       const closed = server.close();
       const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 5000).unref());
       assert.notEqual(await Promise.race([goaway, timeout]), 'timeout', 'no GOAWAY within 5 s of close()');
-      release({ name: 'shop', labels: {}, annotations: {} });
+      release();
       const res = await answer;
       assert.equal(res.status, 200);
       assert.equal(JSON.parse(res.body).response.allowed, true);

@@ -6,8 +6,9 @@
 // The diff follows fast-json-patch's `compare` op for op (a test holds the two to the
 // same output on random pods), with one difference: `compare` deep-clones every value
 // it puts in an op by writing it to JSON text and parsing it back, which for what
-// splice adds (then with the whole Envoy bootstrap inline) took 38% of the engine's time. Here an op's value is the desired pod's own value, shared, which is
-// safe because both pods are left unmodified and the ops are only ever encoded.
+// splice adds (then with the whole Envoy bootstrap inline) took 38% of the engine's
+// time. Here an op's value is the desired pod's own value, shared, which is safe
+// because both pods are left unmodified and the ops are only ever encoded.
 
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';

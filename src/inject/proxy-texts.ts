@@ -45,11 +45,11 @@ export function bootstrapInput(namespace: string, serviceAccount: string, config
   };
 }
 
+// Keyed by the input's canonical text, which is also what goes into the pod.
 const render = boundedMemo<ProxyTexts>(4096, (key) => {
-  const input = JSON.parse(key) as BootstrapInput;
-  const sds = renderSdsFiles(input);
+  const sds = renderSdsFiles(JSON.parse(key) as BootstrapInput);
   return {
-    bootstrapInput: formatBootstrapInput(input),
+    bootstrapInput: key,
     sdsCertificate: JSON.stringify(sds[SDS_FILES.certificate]),
     sdsTrustBundle: JSON.stringify(sds[SDS_FILES.trustBundle]),
   };
@@ -57,5 +57,5 @@ const render = boundedMemo<ProxyTexts>(4096, (key) => {
 
 export function proxyTexts(namespace: string, serviceAccount: string, config: Config): ProxyTexts {
   // The key is the whole input, so two configs that render differently never share an entry.
-  return render(JSON.stringify(bootstrapInput(namespace, serviceAccount, config)));
+  return render(formatBootstrapInput(bootstrapInput(namespace, serviceAccount, config)));
 }

@@ -121,7 +121,7 @@ function deployment(namespace: string, extras: PodSpecExtras): Record<string, un
   };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = STEP_DEADLINE_MS): Promise<T> {
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = STEP_DEADLINE_MS): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -543,7 +543,7 @@ export async function measureBurst(o: BurstSetup): Promise<Figure[]> {
   await removeWebhooks(cluster.api);
 
   const names = figureNames(o.transport);
-  const SECTION = o.section;
+  const section = o.section;
   const withRuns = runs.filter((r) => r.mode === 'with');
   const ceilingRuns = runs.filter((r) => r.mode === 'ceiling');
   const withoutRuns = runs.filter((r) => r.mode === 'without');
@@ -562,11 +562,11 @@ export async function measureBurst(o: BurstSetup): Promise<Figure[]> {
     `${protocols(handshakesByProtocol)}), and each run starts only once a dry-run pod shows the API server calling the intended server (or none).` +
     (runs.length < 6 ? ' One triple only: a second would have run past the section\'s or the whole run\'s time budget.' : '');
   return [
-    { section: SECTION, name: names[0]?.name ?? '', value: r2(tWith), unit: 's', detail: `${how} Mean of ${withRuns.length}; ${withRuns.map(describeRun).join('; ')}.` },
-    { section: SECTION, name: names[1]?.name ?? '', value: r2(tCeiling), unit: 's', detail: `Mean of ${ceilingRuns.length}; ${ceilingRuns.map(describeRun).join('; ')}.` },
-    { section: SECTION, name: names[2]?.name ?? '', value: r2(tWithout), unit: 's', detail: `Mean of ${withoutRuns.length}; ${withoutRuns.map(describeRun).join('; ')}.` },
+    { section, name: names[0]?.name ?? '', value: r2(tWith), unit: 's', detail: `${how} Mean of ${withRuns.length}; ${withRuns.map(describeRun).join('; ')}.` },
+    { section, name: names[1]?.name ?? '', value: r2(tCeiling), unit: 's', detail: `Mean of ${ceilingRuns.length}; ${ceilingRuns.map(describeRun).join('; ')}.` },
+    { section, name: names[2]?.name ?? '', value: r2(tWithout), unit: 's', detail: `Mean of ${withoutRuns.length}; ${withoutRuns.map(describeRun).join('; ')}.` },
     {
-      section: SECTION,
+      section,
       name: names[3]?.name ?? '',
       value: r2(ratio),
       unit: '×',
@@ -575,14 +575,14 @@ export async function measureBurst(o: BurstSetup): Promise<Figure[]> {
       detail: 'Mean with splice / mean with the ceiling: what splice costs a burst beyond what any webhook answering at once with the same patch costs.',
     },
     {
-      section: SECTION,
+      section,
       name: names[4]?.name ?? '',
       value: r2(tCeiling / tWithout),
       unit: '×',
       detail: 'Mean with the ceiling / mean without a webhook: the API server\'s own cost of calling a webhook (TLS, the call, applying the patch, storing the larger pod).',
     },
     {
-      section: SECTION,
+      section,
       name: names[5]?.name ?? '',
       value: r2(tWith / tWithout),
       unit: '×',
@@ -595,7 +595,7 @@ export async function measureBurst(o: BurstSetup): Promise<Figure[]> {
             `the API server, etcd, the controller manager and splice share this machine's ${cpus().length} cores, so the ratio includes the CPU each webhook call costs the API server.`,
     },
     {
-      section: SECTION,
+      section,
       name: names[6]?.name ?? '',
       value: uninjected,
       unit: 'pods',
@@ -604,7 +604,7 @@ export async function measureBurst(o: BurstSetup): Promise<Figure[]> {
       detail: `Pods without ${STATUS} among the ${podsWith} pods of the runs with splice, read back from the API server after each run.`,
     },
     {
-      section: SECTION,
+      section,
       name: names[7]?.name ?? '',
       value: limits.qps,
       unit: 'req/s',

@@ -15,10 +15,10 @@ import { readdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ok } from '../../test/e2e/lib/kubectl.js';
-import { startCeiling, type Server } from '../http/servers.js';
+import { httpGet, startCeiling, type Server } from '../http/servers.js';
 import type { Figure } from '../lib/figure.js';
-import { ceilingCount, ceilingInput, measureBurst, pointedAt, savedWebhook, type SpliceSide } from './burst.js';
-import { runningCluster, sleep } from './cluster.js';
+import { ceilingCount, ceilingInput, measureBurst, pointedAt, savedWebhook, until, type SpliceSide } from './burst.js';
+import { runningCluster } from './cluster.js';
 
 const SECTION = 'burst-node';
 const TRANSPORT = 'Service, real node';
@@ -50,19 +50,15 @@ interface PodList {
 /** Scales splice to `replicas` and waits until exactly that many pods are ready and no other is left. */
 async function scaleSplice(replicas: number): Promise<PodList['items']> {
   ok(['-n', NAMESPACE, 'scale', 'deployment/splice', `--replicas=${replicas}`]);
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const pods = JSON.parse(ok(['-n', NAMESPACE, 'get', 'pods', '-l', 'app.kubernetes.io/name=splice', '-o', 'json'])) as PodList;
-    const ready = pods.items.filter((p) => !p.metadata.deletionTimestamp && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-    if (ready.length === replicas && pods.items.length === replicas) return ready;
-    if (Date.now() > deadline) throw new Error(`splice did not settle at ${replicas} ready replicas: ${JSON.stringify(pods.items.map((p) => p.metadata.name))}`);
-    await sleep(500);
-  }
-}
-
-async function httpText(url: string): Promise<string> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-  return res.text();
+  return until(
+    `splice to settle at ${replicas} ready replicas`,
+    async () => {
+      const pods = JSON.parse(ok(['-n', NAMESPACE, 'get', 'pods', '-l', 'app.kubernetes.io/name=splice', '-o', 'json'])) as PodList;
+      const ready = pods.items.filter((p) => !p.metadata.deletionTimestamp && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+      return ready.length === replicas && pods.items.length === replicas ? ready : undefined;
+    },
+    120_000,
+  );
 }
 
 export async function nodeBurst(): Promise<Figure[]> {
@@ -77,7 +73,7 @@ export async function nodeBurst(): Promise<Figure[]> {
   try {
     const [pod] = await scaleSplice(1);
     const metricsUrl = `http://${pod?.status.podIP ?? ''}:9090/metrics`;
-    const splice: SpliceSide = { pid: splicePid(), metrics: () => httpText(metricsUrl) };
+    const splice: SpliceSide = { pid: splicePid(), metrics: async () => (await httpGet(metricsUrl)).text };
     const saved = await savedWebhook(cluster.api);
     // No scheduler picks these pods: they stay Pending, and nothing runs 1,000 of them on the node.
     const podSpec = { schedulerName: 'splice-bench-none' };

@@ -3,11 +3,10 @@
 // bootstrap splice's renderer makes for that pod, and a bad input must stop the init
 // container with the field named and nothing written.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { iptablesCommand } from '../../../src/cli/iptables.js';
 import { renderBootstrap } from '../../../src/inject/bootstrap.js';
 import { BootstrapInputError, formatBootstrapInput, parseBootstrapInput } from '../../../src/inject/bootstrap-input.js';
@@ -17,16 +16,9 @@ import { BOOTSTRAP_FLAGS } from '../../../src/inject/init.js';
 import { BOOTSTRAP_FILE, INJECTED_NAMES } from '../../../src/inject/keys.js';
 import { bootstrapInput } from '../../../src/inject/proxy-texts.js';
 import type { Container, JsonObject } from '../../../src/inject/types.js';
+import { tempDirs } from '../../support/temp-dirs.js';
 
-const dirs: string[] = [];
-const tempDir = (): string => {
-  const dir = mkdtempSync(join(tmpdir(), 'splice-bootstrap-'));
-  dirs.push(dir);
-  return dir;
-};
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('splice-bootstrap-');
 
 async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';

@@ -111,7 +111,10 @@ test('2. A → B through B\'s Service, by address and by its name in cluster DNS
   const { result: answers, bytes, said } = await captured('service', () => call(NS, a, `http://${serviceIp}/?${marker}`, `http://b.${NS}.svc.cluster.local/?${marker}`));
   assert.deepEqual(answers, [`200 hello from ${b.name}`, `200 hello from ${b.name}`]);
   onlyTls(bytes, said, marker);
-  const out = await accessLines(a, (l) => l.direction === 'outbound' && l.original_destination === `${serviceIp}:80`);
+  // Envoy flushes its access log once a second: the second call's line may not be there yet.
+  const toService = (l: AccessLine) => l.direction === 'outbound' && l.original_destination === `${serviceIp}:80`;
+  await waitFor('A\'s proxy to log both calls to the Service', async () => ((await accessLines(a, toService)).length >= 2 ? true : undefined), 15_000).catch(() => undefined);
+  const out = await accessLines(a, toService);
   assert.ok(out.length >= 2, JSON.stringify(out));
   for (const l of out.slice(-2)) {
     assert.equal(l.filter_chain, 'outbound-service', JSON.stringify(l));

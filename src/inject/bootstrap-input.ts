@@ -12,6 +12,8 @@
 import { isIP } from 'node:net';
 import { parseCidrs, ValueError } from '../iptables/options.js';
 import type { BootstrapInput } from './bootstrap.js';
+import { INBOUND_POLICIES } from './policy.js';
+import type { AppProbe } from './probes.js';
 
 /** A bootstrap input that cannot be used; `message` names the field and the value. */
 export class BootstrapInputError extends Error {
@@ -34,8 +36,23 @@ export function formatBootstrapInput(input: BootstrapInput): string {
     maxConnections: input.maxConnections,
     ipv6: input.ipv6,
     ...(input.discovery ? { discovery: { host: input.discovery.host, port: input.discovery.port, namespace: input.discovery.namespace } } : {}),
+    inboundPolicy: input.inboundPolicy,
+    ...(input.allowFrom?.length ? { allowFrom: input.allowFrom } : {}),
+    ...(input.appProbes?.length ? { appProbes: input.appProbes.map(orderedProbe) } : {}),
   };
   return JSON.stringify(ordered);
+}
+
+function orderedProbe(p: AppProbe): AppProbe {
+  return {
+    path: p.path,
+    check: p.check,
+    port: p.port,
+    ...(p.target !== undefined ? { target: p.target } : {}),
+    ...(p.ownHost ? { ownHost: true } : {}),
+    ...(p.service !== undefined ? { service: p.service } : {}),
+    timeoutSeconds: p.timeoutSeconds,
+  };
 }
 
 // Kubernetes object names: a namespace is an RFC 1123 label, a service account (and a
@@ -101,6 +118,30 @@ function dnsOrIp(field: string, v: unknown): unknown {
   return typeof v === 'string' && isIP(v) !== 0 ? v : dnsName(field, v);
 }
 
+const oneOf = (allowed: readonly string[]): Check => (field, v) =>
+  typeof v === 'string' && allowed.includes(v) ? v : fail(field, v, `is not one of ${allowed.join(', ')}`);
+const listOf = (item: Check): Check => (field, v) => {
+  if (!Array.isArray(v)) return fail(field, v, 'is not a list');
+  v.forEach((x: unknown, i: number) => item(`${field}[${i}]`, x));
+  return v;
+};
+// A SPIFFE ID, or the prefix of a namespace's IDs followed by `*` (policy.ts).
+const allowedId: Check = (field, v) =>
+  typeof v === 'string' && /^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._-]+)+(\/\*)?$/.test(v) ? v : fail(field, v, 'is not a SPIFFE ID');
+const probePath: Check = (field, v) =>
+  typeof v === 'string' && /^\/app-health\/[a-z0-9]([-a-z0-9]*[a-z0-9])?\/(startup|readiness|liveness)$/.test(v) ? v : fail(field, v, 'is not /app-health/<container>/<startup|readiness|liveness>');
+// As probes.ts forwards it: a path, with its query, of characters a URL carries as they are.
+const urlPath: Check = (field, v) => (typeof v === 'string' && /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*$/.test(v) ? v : fail(field, v, 'is not a URL path'));
+const text: Check = (field, v) => (typeof v === 'string' && v.length <= 1024 && !/[\u0000-\u001f\u007f]/.test(v) ? v : fail(field, v, 'is not a line of text'));
+const isTrue: Check = (field, v) => (v === true ? v : fail(field, v, 'is not true'));
+const appProbe: Check = (field, v) =>
+  object(
+    field,
+    v,
+    { path: probePath, check: oneOf(['http', 'https', 'tcp', 'grpc']), port: integer(1, 65535), target: urlPath, ownHost: isTrue, service: text, timeoutSeconds: integer(1, 2_147_483_647) },
+    ['target', 'ownHost', 'service'],
+  );
+
 const CHECKS: Record<keyof BootstrapInput, Check> = {
   podIp,
   namespace: dnsLabel,
@@ -112,6 +153,9 @@ const CHECKS: Record<keyof BootstrapInput, Check> = {
   maxConnections: integer(1, 4_294_967_295),
   ipv6: boolean,
   discovery,
+  inboundPolicy: oneOf(INBOUND_POLICIES),
+  allowFrom: listOf(allowedId),
+  appProbes: listOf(appProbe),
 };
 
 /**
@@ -130,5 +174,5 @@ export function parseBootstrapInput(text: string): BootstrapInput {
   } catch (err) {
     throw new BootstrapInputError(`is not JSON (${err instanceof Error ? err.message : String(err)}): ${JSON.stringify(text.slice(0, 80))}`);
   }
-  return object('', parsed, CHECKS, ['discovery']) as unknown as BootstrapInput;
+  return object('', parsed, CHECKS, ['discovery', 'allowFrom', 'appProbes']) as unknown as BootstrapInput;
 }

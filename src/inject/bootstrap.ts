@@ -30,6 +30,9 @@
 // from outside, each through a one-route proxy.
 
 import { PROXY_PORTS } from '../iptables/options.js';
+import { appHealthClusters, healthListener } from './health-listener.js';
+import { identityMatcher, type InboundPolicy } from './policy.js';
+import type { AppProbe } from './probes.js';
 import type { JsonObject } from './types.js';
 
 export interface BootstrapInput {
@@ -55,6 +58,12 @@ export interface BootstrapInput {
   ipv6: boolean;
   /** Where splice's discovery (REST xDS) answers; absent: no service discovery. */
   discovery?: DiscoveryServer;
+  /** Who may reach the app's ports: `strict` closes every connection that is not mTLS on 15008 (policy.ts). */
+  inboundPolicy: InboundPolicy;
+  /** The SPIFFE IDs allowed on 15008 (policy.ts parseAllowFrom); absent or empty: any of the trust domain. */
+  allowFrom?: readonly string[];
+  /** The app's probes the health listener answers for (probes.ts); absent: none. */
+  appProbes?: readonly AppProbe[];
 }
 
 export interface DiscoveryServer {
@@ -219,8 +228,11 @@ export function accessLog(direction: 'inbound' | 'outbound', destination = '%DOW
     upstream_transport_failure_reason: '%UPSTREAM_TRANSPORT_FAILURE_REASON%',
   };
   if (direction === 'inbound') {
+    // The identity the peer presented: also when it was refused for it (allow-from).
     fields.peer_identity = '%DOWNSTREAM_PEER_URI_SAN%';
     fields.tls_version = '%DOWNSTREAM_TLS_VERSION%';
+    // Why a handshake failed: no certificate, another CA, an identity not allowed.
+    fields.downstream_transport_failure_reason = '%DOWNSTREAM_TRANSPORT_FAILURE_REASON%';
   } else {
     // The identity the destination proved, when the connection went out as mTLS.
     fields.peer_identity = '%UPSTREAM_PEER_URI_SAN%';
@@ -343,8 +355,8 @@ function cidrRange(cidr: string): JsonObject {
  * says nothing of who runs there, so any identity of the mesh is accepted there (the log
  * records which one it was); through a Service, discovery names the exact identity.
  */
-export function meshTlsContext(input: Pick<BootstrapInput, 'identityDir' | 'trustDomain'>, peerIdentity?: { exact?: string; prefix?: string }): JsonObject {
-  const match = peerIdentity ?? { prefix: `spiffe://${input.trustDomain}/` };
+export function meshTlsContext(input: Pick<BootstrapInput, 'identityDir' | 'trustDomain'>, peerIdentity?: { exact?: string; prefix?: string } | ReadonlyArray<{ exact?: string; prefix?: string }>): JsonObject {
+  const matchers = peerIdentity === undefined ? [{ prefix: `spiffe://${input.trustDomain}/` }] : Array.isArray(peerIdentity) ? peerIdentity : [peerIdentity];
   return {
     // Envoy's own maximum is TLS 1.2 on the client side: both ends are splice's, so 1.3.
     tls_params: { tls_minimum_protocol_version: 'TLSv1_2', tls_maximum_protocol_version: 'TLSv1_3' },
@@ -354,7 +366,8 @@ export function meshTlsContext(input: Pick<BootstrapInput, 'identityDir' | 'trus
       // The CA bundle comes from the identity volume; which identities it may vouch for
       // is policy, kept here: only SPIFFE IDs of this mesh's trust domain.
       default_validation_context: {
-        match_typed_subject_alt_names: [{ san_type: 'URI', matcher: match }],
+        // Any one of them will do (Envoy: a certificate passes when one matcher matches).
+        match_typed_subject_alt_names: matchers.map((matcher) => ({ san_type: 'URI', matcher })),
       },
       validation_context_sds_secret_config: sdsSecret(input, TRUST_BUNDLE_SECRET, SDS_FILES.trustBundle),
     },
@@ -411,11 +424,14 @@ function outboundListener(input: BootstrapInput): JsonObject {
 }
 
 /**
- * Redirected inbound connections: passed to the app as they came, with nothing read
- * first. Mesh peers never arrive here (they connect to the mTLS port), so there is
- * nothing to tell apart: no protocol detection, no timeout, no byte held back.
+ * Redirected inbound connections: under the permissive policy passed to the app as they
+ * came, with nothing read first. Mesh peers never arrive here (they connect to the mTLS
+ * port), so there is nothing to tell apart: no protocol detection, no timeout, no byte
+ * held back. Under the strict policy nothing that arrives here is a mesh peer, so every
+ * connection is closed at once, unanswered, and logged with who made it.
  */
 function inboundListener(input: BootstrapInput): JsonObject {
+  const strict = input.inboundPolicy === 'strict';
   return {
     name: 'inbound',
     ...bindTo(input, PROXY_PORTS.inbound),
@@ -424,12 +440,19 @@ function inboundListener(input: BootstrapInput): JsonObject {
     listener_filters: [originalDst()],
     filter_chains: [
       loopGuard(PROXY_PORTS.inbound),
-      {
-        // Permissive mode: clients outside the mesh reach the app as they would without splice.
-        name: 'inbound-passthrough',
-        filter_chain_match: {},
-        filters: [tcpProxy('inbound_passthrough', INBOUND_CLUSTER, accessLog('inbound'))],
-      },
+      strict
+        ? {
+            // Counted as envoy_tcp_downstream_cx_total{envoy_tcp_prefix="inbound_refused"}.
+            name: 'inbound-refused',
+            filter_chain_match: {},
+            filters: [tcpProxy('inbound_refused', BLACKHOLE_CLUSTER, accessLog('inbound'))],
+          }
+        : {
+            // Permissive: clients outside the mesh reach the app as they would without splice.
+            name: 'inbound-passthrough',
+            filter_chain_match: {},
+            filters: [tcpProxy('inbound_passthrough', INBOUND_CLUSTER, accessLog('inbound'))],
+          },
     ],
   };
 }
@@ -444,10 +467,13 @@ function inboundListener(input: BootstrapInput): JsonObject {
  * leaves the destination unset, and the connection finds no host and is closed.
  */
 function mtlsListener(input: BootstrapInput): JsonObject {
+  // With an allow list, a peer of another identity fails the handshake itself: it never
+  // gets a connection to the app, and the log shows the identity it presented.
+  const allowed = input.allowFrom?.length ? input.allowFrom.map(identityMatcher) : undefined;
   const downstreamTls: JsonObject = {
     '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
     require_client_certificate: true,
-    common_tls_context: meshTlsContext(input),
+    common_tls_context: meshTlsContext(input, allowed),
   };
   const families: Array<[string, string, string]> = [['inbound-mtls', '0.0.0.0/0', '%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%:%REQUESTED_SERVER_NAME%']];
   if (input.ipv6) families.push(['inbound-mtls-ipv6', '::/0', '[%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%]:%REQUESTED_SERVER_NAME%']);
@@ -642,7 +668,7 @@ export function renderBootstrap(input: BootstrapInput): JsonObject {
         outboundListener(input),
         inboundListener(input),
         mtlsListener(input),
-        adminPathListener(input, 'readiness', PROXY_PORTS.readiness, '/ready'),
+        healthListener(input, bindToPod(input, PROXY_PORTS.readiness), ADMIN_CLUSTER),
         adminPathListener(input, 'prometheus', PROXY_PORTS.prometheus, '/stats/prometheus'),
       ],
       clusters: [
@@ -661,6 +687,7 @@ export function renderBootstrap(input: BootstrapInput): JsonObject {
         // No endpoints: a tcp_proxy to it closes the connection at once.
         { name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: '1s' },
         ...(input.discovery ? [discoveryCluster(input, input.discovery)] : []),
+        ...appHealthClusters(input),
       ],
     },
   };

@@ -7,6 +7,7 @@ import { SPLICE_VERSION } from '../version.js';
 import { checkResourceValue, exceeds } from './quantity.js';
 import { isRecord } from './shape.js';
 import { isIPv6Cidr, parseCidrs, parsePorts, ValueError } from '../iptables/options.js';
+import { INBOUND_POLICIES, type InboundPolicy } from './policy.js';
 
 export type Policy = 'enabled' | 'disabled';
 export type PodSecurityConflict = 'skip' | 'deny';
@@ -61,6 +62,14 @@ export interface Config {
      * as mTLS to the meshed ones. Off: a ClusterIP is passed through as the app dialled it.
      */
     serviceDiscovery: boolean;
+    /**
+     * Who may connect to a meshed pod's app ports, unless its annotations say otherwise:
+     * `permissive` (mesh peers over mTLS, anyone else in plaintext) or `strict` (mesh
+     * peers only). See policy.ts.
+     */
+    inboundPolicy: InboundPolicy;
+    /** Whether the app's HTTP, TCP and gRPC probes go to the proxy's health listener (probes.ts). */
+    rewriteProbes: boolean;
   };
   init: {
     image: string;
@@ -112,6 +121,8 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
     ipv6: 'auto',
     maxConnections: 100_000,
     serviceDiscovery: true,
+    inboundPolicy: 'permissive',
+    rewriteProbes: true,
   },
   init: {
     // The splice image of the same version: splice-init takes exactly the flags this
@@ -260,7 +271,7 @@ export function parseConfig(doc: unknown): Config {
   unknownKeys(r, doc, '', ['defaultPolicy', 'injectorNamespace', 'trustDomain', 'podSecurityConflict', 'onError', 'proxy', 'init', 'redirect', 'identity']);
 
   const p = section(r, doc, '', 'proxy');
-  unknownKeys(r, p, 'proxy.', ['image', 'imagePullPolicy', 'uid', 'logLevel', 'resources', 'nativeSidecar', 'holdApplication', 'holdCommand', 'drainSeconds', 'meshCidrs', 'ipv6', 'maxConnections', 'serviceDiscovery']);
+  unknownKeys(r, p, 'proxy.', ['image', 'imagePullPolicy', 'uid', 'logLevel', 'resources', 'nativeSidecar', 'holdApplication', 'holdCommand', 'drainSeconds', 'meshCidrs', 'ipv6', 'maxConnections', 'serviceDiscovery', 'inboundPolicy', 'rewriteProbes']);
   const i = section(r, doc, '', 'init');
   unknownKeys(r, i, 'init.', ['image', 'imagePullPolicy', 'resources']);
   const id = section(r, doc, '', 'identity');
@@ -307,6 +318,8 @@ export function parseConfig(doc: unknown): Config {
           : `must be a whole number from ${MIN_CONNECTIONS} to ${MAX_CONNECTIONS}`,
       ),
       serviceDiscovery: pick(r, p, 'proxy.', 'serviceDiscovery', d.proxy.serviceDiscovery, aBoolean),
+      inboundPolicy: pick(r, p, 'proxy.', 'inboundPolicy', d.proxy.inboundPolicy, oneOf(INBOUND_POLICIES)),
+      rewriteProbes: pick(r, p, 'proxy.', 'rewriteProbes', d.proxy.rewriteProbes, aBoolean),
     },
     init: {
       image: pick(r, i, 'init.', 'image', d.init.image, nonEmptyString),

@@ -14,6 +14,7 @@ import { conflictMessage, podSecurityFacts } from './podsecurity.js';
 import { reason } from './reasons.js';
 import { nativeOnOldClusterWarning, regularProxyWarnings, preStopDrain } from './regular-proxy.js';
 import type { Drain } from './proxy.js';
+import { planProbes } from './probes.js';
 import { render } from './render.js';
 import { asPod, checkPodShape } from './shape.js';
 import type { ClusterFacts, NamespaceFacts, Pod } from './types.js';
@@ -114,7 +115,12 @@ export function injectPod(input: InjectInput): Decision {
   const oldCluster = native && cluster.version?.major === 1 ? nativeOnOldClusterWarning(cluster.version.minor) : undefined;
   if (oldCluster) warnings.push(oldCluster);
 
-  const pod = render(original, { namespace: ns.name, native, hold: overrides.holdApplication, budgeted, drain }, overrides, config);
+  const probes = planProbes(original, { redirect: overrides.redirect, rewrite: overrides.rewriteProbes, native });
+  if (overrides.inboundPolicy === 'strict') {
+    // Left alone, these reach the app port as the kubelet's plaintext, which strict refuses.
+    for (const why of probes.untouched) warnings.push(`probe left as it was, and the strict inbound policy will refuse it: ${why}`);
+  }
+  const pod = render(original, { namespace: ns.name, native, hold: overrides.holdApplication, budgeted, drain, probes }, overrides, config);
   // What only the whole injected pod shows.
   const size = annotationsProblem(original, pod, at);
   const budget = budgetProblems(pod, budgeted, overrides, at);

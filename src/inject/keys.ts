@@ -16,6 +16,12 @@ export const KEYS = {
   excludeOutboundCidrs: 'splice.dev/exclude-outbound-cidrs',
   nativeSidecar: 'splice.dev/native-sidecar',
   holdApplication: 'splice.dev/hold-application',
+  inboundPolicy: 'splice.dev/inbound-policy',
+  allowFrom: 'splice.dev/allow-from',
+  rewriteProbes: 'splice.dev/rewrite-probes',
+  // Written by splice: the app's probes as they were before splice pointed them at the
+  // proxy's health listener (probes.ts), so they can be shown and restored.
+  originalProbes: 'splice.dev/original-probes',
   // Written by splice on every pod it injects: lets the identity controller watch just
   // those pods (a label can be selected on, an annotation cannot).
   injected: 'splice.dev/injected',

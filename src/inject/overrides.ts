@@ -9,6 +9,7 @@ import { deepFreeze } from './frozen.js';
 import { KEYS, PREFIX } from './keys.js';
 import { boundedMemo, getOrCreate } from './memo.js';
 import { checkResourceValue } from './quantity.js';
+import { INBOUND_POLICIES, parseAllowFrom, type InboundPolicy } from './policy.js';
 import type { RedirectOptions } from '../iptables/options.js';
 import { PROXY_PORTS, parseCidrs, parseExcludeCidrs, parsePorts, ValueError } from '../iptables/options.js';
 
@@ -27,6 +28,12 @@ export interface Overrides {
   /** Undefined: decided from the config and the API server's version. */
   nativeSidecar?: boolean;
   holdApplication: boolean;
+  /** `strict` whenever allowFrom names anyone (policy.ts). */
+  inboundPolicy: InboundPolicy;
+  /** The SPIFFE IDs allowed to connect (parseAllowFrom); empty: any identity of the mesh. */
+  allowFrom: readonly string[];
+  /** Whether the app's probes are pointed at the proxy's health listener (probes.ts). */
+  rewriteProbes: boolean;
 }
 
 export interface OverrideResult {
@@ -36,16 +43,16 @@ export interface OverrideResult {
   warnings: string[];
 }
 
-type Check = (value: string) => string | undefined;
+type Check = (value: string, config: Config) => string | undefined;
 
 const cpu: Check = (v) => checkResourceValue('cpu', v);
 const memory: Check = (v) => checkResourceValue('memory', v);
 const bool: Check = (v) => (v === 'true' || v === 'false' ? undefined : 'must be "true" or "false"');
 const logLevel: Check = (v) =>
   (PROXY_LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${PROXY_LOG_LEVELS.join(', ')}`;
-const thrown = (parse: (v: string) => unknown): Check => (v) => {
+const thrown = (parse: (v: string, config: Config) => unknown): Check => (v, config) => {
   try {
-    parse(v);
+    parse(v, config);
     return undefined;
   } catch (e) {
     return e instanceof ValueError ? e.why : String(e);
@@ -65,6 +72,9 @@ const CHECKS: Record<string, Check> = {
   [KEYS.excludeOutboundCidrs]: thrown((v) => parseCidrs('', v)),
   [KEYS.nativeSidecar]: bool,
   [KEYS.holdApplication]: bool,
+  [KEYS.inboundPolicy]: (v) => ((INBOUND_POLICIES as readonly string[]).includes(v) ? undefined : `must be one of ${INBOUND_POLICIES.join(', ')}`),
+  [KEYS.allowFrom]: thrown((v, config) => parseAllowFrom(v, config.trustDomain)),
+  [KEYS.rewriteProbes]: bool,
 };
 
 const RESOURCE_KEYS: readonly string[] = [KEYS.proxyCpu, KEYS.proxyMemory, KEYS.proxyCpuLimit, KEYS.proxyMemoryLimit];
@@ -72,7 +82,7 @@ const RESOURCE_KEYS: readonly string[] = [KEYS.proxyCpu, KEYS.proxyMemory, KEYS.
 /** The keys a user may set to change what is injected (not `inject` or `status`). */
 export const OVERRIDE_KEYS: readonly string[] = Object.keys(CHECKS);
 
-const KNOWN_KEYS = new Set<string>([...OVERRIDE_KEYS, KEYS.inject, KEYS.status, KEYS.sdsCertificate, KEYS.sdsTrustBundle]);
+const KNOWN_KEYS = new Set<string>([...OVERRIDE_KEYS, KEYS.inject, KEYS.status, KEYS.sdsCertificate, KEYS.sdsTrustBundle, KEYS.originalProbes]);
 
 // One memo per config, keyed by the override values a pod ends up with (almost always
 // none): every replica of a workload has the same annotations, so parsing and checking
@@ -115,13 +125,21 @@ function resolve(given: Array<[key: string, value: string, inheritedFrom: string
   for (const [key, raw, inheritedFrom] of given) {
     // The API server trims the spaces around a quantity it reads; so does splice.
     const value = RESOURCE_KEYS.includes(key) ? raw.trim() : raw;
-    const problem = CHECKS[key]?.(value);
+    const problem = CHECKS[key]?.(value, config);
     if (problem) {
-      const where = inheritedFrom === null ? '' : ` (inherited from namespace ${inheritedFrom})`;
-      problems.push(`annotation ${key}: ${JSON.stringify(value)} ${problem}${where}`);
+      problems.push(`annotation ${key}: ${JSON.stringify(value)} ${problem}${whereFrom(inheritedFrom)}`);
     } else {
       values.set(key, value);
     }
+  }
+  // An allow list is a strict policy: a permissive one said in the same breath is a
+  // contradiction, and either reading of it would surprise someone, so it is refused.
+  const permissive = given.find(([key]) => key === KEYS.inboundPolicy && values.get(key) === 'permissive');
+  const allow = given.find(([key]) => key === KEYS.allowFrom);
+  if (permissive && allow) {
+    problems.push(
+      `annotation ${KEYS.inboundPolicy}: "permissive"${whereFrom(permissive[2])} contradicts ${KEYS.allowFrom}${whereFrom(allow[2])}, which only a strict policy can enforce; set ${KEYS.inboundPolicy} to "strict" or remove one of them`,
+    );
   }
   const resourceKeys = given.filter(([key]) => RESOURCE_KEYS.includes(key) && values.has(key));
   const overrides = build(values, resourceKeys.map(([key]) => key), resourceKeys.filter(([, , inheritedFrom]) => inheritedFrom === null).map(([key]) => key), config);
@@ -129,6 +147,8 @@ function resolve(given: Array<[key: string, value: string, inheritedFrom: string
   // (pod-resources.ts proxyResourceProblems): a pod-level budget removes the defaults.
   return { overrides, problems };
 }
+
+const whereFrom = (inheritedFrom: string | null): string => (inheritedFrom === null ? '' : ` (inherited from namespace ${inheritedFrom})`);
 
 function build(values: Map<string, string>, resourceKeys: readonly string[], podResourceKeys: readonly string[], config: Config): Overrides {
   const get = (key: string): string | undefined => values.get(key);
@@ -147,6 +167,8 @@ function build(values: Map<string, string>, resourceKeys: readonly string[], pod
 
   const native = get(KEYS.nativeSidecar);
   const hold = get(KEYS.holdApplication);
+  const allowFrom = get(KEYS.allowFrom);
+  const rewrite = get(KEYS.rewriteProbes);
   return {
     proxyResources: { requests, limits },
     resourceKeys,
@@ -166,5 +188,8 @@ function build(values: Map<string, string>, resourceKeys: readonly string[], pod
     },
     ...(native !== undefined ? { nativeSidecar: native === 'true' } : {}),
     holdApplication: hold !== undefined ? hold === 'true' : config.proxy.holdApplication,
+    inboundPolicy: allowFrom !== undefined ? 'strict' : ((get(KEYS.inboundPolicy) as InboundPolicy | undefined) ?? config.proxy.inboundPolicy),
+    allowFrom: allowFrom !== undefined ? parseAllowFrom(allowFrom, config.trustDomain) : [],
+    rewriteProbes: rewrite !== undefined ? rewrite === 'true' : config.proxy.rewriteProbes,
   };
 }

@@ -1,7 +1,7 @@
 // What splice adds to a pod, apart from where it goes: splice-init, splice-proxy, their
 // volumes and the annotations that describe them. They depend on the namespace,
-// the service account, the plan (native or not, holding the app or not), the
-// overrides and the config, and never on the pod's own containers. So every replica of
+// the service account, the plan (native or not, holding the app or not, the probes the
+// proxy answers for), the overrides and the config, and on nothing else of the pod's. So every replica of
 // a workload gets the very same parts: they are built once, deep-frozen and shared
 // (memo.ts, frozen.ts), and so is their JSON text in the patch.
 
@@ -16,6 +16,7 @@ import { initResourcesWithin, proxyResourcesWithin, type BudgetedResource } from
 import { proxyContainer, type Drain } from './proxy.js';
 import { SDS_FILES } from './bootstrap.js';
 import { proxyTexts } from './proxy-texts.js';
+import type { AppProbe } from './probes.js';
 import type { Container, Volume } from './types.js';
 import { SPLICE_VERSION } from '../version.js';
 
@@ -28,6 +29,8 @@ export interface PartsPlan {
   budgeted: readonly BudgetedResource[];
   /** A regular proxy's preStop drain (regular-proxy.ts preStopDrain). */
   drain: Drain;
+  /** The app's probes the proxy's health listener answers for (probes.ts). */
+  appProbes: readonly AppProbe[];
 }
 
 export interface InjectedParts {
@@ -63,12 +66,16 @@ const MEMO_LIMIT = 1024;
 export function injectedParts(plan: PartsPlan, overrides: Overrides, config: Config): InjectedParts {
   const memo = getOrCreate(memos, config, () => new BoundedMemo<InjectedParts>(MEMO_LIMIT));
   const id = getOrCreate(overrideIds, overrides, () => nextOverrideId++);
-  const { namespace, serviceAccount, native, hold, budgeted, drain } = plan;
-  return memo.get(`${id} ${JSON.stringify([namespace, serviceAccount, native, hold, budgeted, drain])}`, () => deepFreeze(build(plan, overrides, config)));
+  const { namespace, serviceAccount, native, hold, budgeted, drain, appProbes } = plan;
+  return memo.get(`${id} ${JSON.stringify([namespace, serviceAccount, native, hold, budgeted, drain, appProbes])}`, () => deepFreeze(build(plan, overrides, config)));
 }
 
 function build(plan: PartsPlan, overrides: Overrides, config: Config): InjectedParts {
-  const texts = proxyTexts(plan.namespace, plan.serviceAccount, config);
+  const texts = proxyTexts(plan.namespace, plan.serviceAccount, config, {
+    inboundPolicy: overrides.inboundPolicy,
+    allowFrom: overrides.allowFrom,
+    appProbes: plan.appProbes,
+  });
   const status: InjectionStatus = {
     version: SPLICE_VERSION,
     containers: plan.native ? [] : [INJECTED_NAMES.proxy],

@@ -28,7 +28,12 @@ export function discoveryHost(injectorNamespace: string): string {
 /** The env var POD_IP (status.podIP), as the kubelet expands it in splice-init's args. */
 export const POD_IP_REF = '$(POD_IP)';
 
-export function bootstrapInput(namespace: string, serviceAccount: string, config: Config): BootstrapInput {
+/** What the pod's own spec and annotations add to the input: its inbound policy and probes. */
+export type InboundInput = Pick<BootstrapInput, 'inboundPolicy' | 'allowFrom' | 'appProbes'>;
+
+const PERMISSIVE: InboundInput = Object.freeze({ inboundPolicy: 'permissive' });
+
+export function bootstrapInput(namespace: string, serviceAccount: string, config: Config, inbound: InboundInput = PERMISSIVE): BootstrapInput {
   return {
     podIp: POD_IP_REF,
     namespace,
@@ -42,6 +47,9 @@ export function bootstrapInput(namespace: string, serviceAccount: string, config
     ...(config.proxy.serviceDiscovery
       ? { discovery: { host: discoveryHost(config.injectorNamespace), port: DISCOVERY_PORT, namespace: config.injectorNamespace } }
       : {}),
+    inboundPolicy: inbound.inboundPolicy,
+    ...(inbound.allowFrom?.length ? { allowFrom: inbound.allowFrom } : {}),
+    ...(inbound.appProbes?.length ? { appProbes: inbound.appProbes } : {}),
   };
 }
 
@@ -55,7 +63,7 @@ const render = boundedMemo<ProxyTexts>(4096, (key) => {
   };
 });
 
-export function proxyTexts(namespace: string, serviceAccount: string, config: Config): ProxyTexts {
+export function proxyTexts(namespace: string, serviceAccount: string, config: Config, inbound: InboundInput = PERMISSIVE): ProxyTexts {
   // The key is the whole input, so two configs that render differently never share an entry.
-  return render(formatBootstrapInput(bootstrapInput(namespace, serviceAccount, config)));
+  return render(formatBootstrapInput(bootstrapInput(namespace, serviceAccount, config, inbound)));
 }

@@ -1,6 +1,7 @@
 // Builds the injected pod from the original: plain objects, never templated text.
-// The app's containers are carried over as they are (nothing is merged into them);
-// splice only adds its own containers and volumes, a few annotations and one label.
+// The app's containers are carried over as they are, but for the probes that must go
+// through the proxy (probes.ts); splice adds its own containers and volumes, a few
+// annotations and one label.
 //
 // The new pod is a copy of the original only along the paths splice changes
 // (metadata.labels, metadata.annotations and the three lists in spec); every other value is the
@@ -9,7 +10,8 @@
 // shared values at once, so it walks only what changed.
 
 import type { Config } from './config.js';
-import { DEFAULT_CONTAINER_ANNOTATION } from './keys.js';
+import { DEFAULT_CONTAINER_ANNOTATION, KEYS } from './keys.js';
+import type { ProbePlan } from './probes.js';
 import type { Overrides } from './overrides.js';
 import type { BudgetedResource } from './pod-resources.js';
 import { injectedParts } from './parts.js';
@@ -24,6 +26,8 @@ export interface RenderPlan {
   budgeted: readonly BudgetedResource[];
   /** A regular proxy's preStop drain (regular-proxy.ts preStopDrain). */
   drain: Drain;
+  /** The app's probes, pointed at the proxy where they must be (probes.ts planProbes). */
+  probes: ProbePlan;
 }
 
 export function serviceAccountOf(pod: Pod): string {
@@ -33,7 +37,15 @@ export function serviceAccountOf(pod: Pod): string {
 /** Returns a new pod that shares unchanged values with `pod`; neither may be modified afterwards. */
 export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config: Config): Pod {
   const parts = injectedParts(
-    { namespace: plan.namespace, serviceAccount: serviceAccountOf(pod), native: plan.native, hold: plan.hold, budgeted: plan.budgeted, drain: plan.drain },
+    {
+      namespace: plan.namespace,
+      serviceAccount: serviceAccountOf(pod),
+      native: plan.native,
+      hold: plan.hold,
+      budgeted: plan.budgeted,
+      drain: plan.drain,
+      appProbes: plan.probes.appProbes,
+    },
     overrides,
     config,
   );
@@ -43,9 +55,9 @@ export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config:
   // proxy goes right after it, so the user's init containers already have a proxy to
   // talk through; a regular proxy goes first among containers only when it must hold
   // the app (the kubelet starts containers in order).
-  const userInit: Container[] = spec.initContainers ?? [];
+  const userInit: Container[] = plan.probes.initContainers ?? [];
   let initContainers: Container[];
-  let containers = spec.containers;
+  let containers = plan.probes.containers;
   if (plan.native) {
     initContainers = [parts.init, parts.proxy, ...userInit];
   } else {
@@ -60,6 +72,7 @@ export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config:
     annotations[DEFAULT_CONTAINER_ANNOTATION] = firstApp;
   }
   for (const [key, value] of Object.entries(parts.annotations)) set(annotations, key, value);
+  if (plan.probes.appProbes.length > 0) set(annotations, KEYS.originalProbes, JSON.stringify(plan.probes.originals));
   const labels: Record<string, string> = copy(pod.metadata?.labels ?? {});
   for (const [key, value] of Object.entries(parts.labels)) set(labels, key, value);
 

@@ -29,18 +29,31 @@ export interface VolumeMount {
   readOnly?: boolean;
 }
 
-export interface HttpGetAction {
-  path: string;
-  port: number | string;
+export interface HttpHeader {
+  name: string;
+  value: string;
 }
 
+export interface HttpGetAction {
+  path?: string;
+  port: number | string;
+  host?: string;
+  scheme?: string;
+  httpHeaders?: HttpHeader[];
+  [key: string]: unknown;
+}
+
+/** A probe's handler and timing (Kubernetes' Probe); other fields are carried through. */
 export interface Probe {
   httpGet?: HttpGetAction;
+  tcpSocket?: { port: number | string; host?: string; [key: string]: unknown };
+  grpc?: { port: number; service?: string; [key: string]: unknown };
   exec?: { command: string[] };
   initialDelaySeconds?: number;
   periodSeconds?: number;
   timeoutSeconds?: number;
   failureThreshold?: number;
+  [key: string]: unknown;
 }
 
 export interface ResourceRequirements {
@@ -84,6 +97,7 @@ export interface Container {
   securityContext?: SecurityContext;
   volumeMounts?: VolumeMount[];
   readinessProbe?: Probe;
+  livenessProbe?: Probe;
   startupProbe?: Probe;
   lifecycle?: Lifecycle;
   restartPolicy?: string;

@@ -98,7 +98,7 @@ describe(`Envoy ${ENVOY_VERSION} running the rendered bootstrap`, () => {
       cleanup.push(() => rm(dir, { recursive: true, force: true }));
       const input: BootstrapInput = {
         podIp: APP_IP, namespace: 'demo', serviceAccount: 'web', trustDomain: TRUST_DOMAIN,
-        identityDir: join(dir, 'identity'), drainSeconds: 5, meshCidrs: [], maxConnections: 100_000, ipv6: false,
+        identityDir: join(dir, 'identity'), drainSeconds: 5, meshCidrs: [], maxConnections: 100_000, ipv6: false, inboundPolicy: 'permissive',
       };
       await mkdir(input.identityDir);
       const ca = await makeCa('splice test CA');

@@ -105,7 +105,39 @@ const osAffinity = fc
     },
   }));
 
-function containerOf(containerName: fc.Arbitrary<string>, image: fc.Arbitrary<string>, sidecar: boolean) {
+// Probes of every kind, on ports the redirect takes or leaves, named or numbered, with the
+// details the rewrite must carry (path and query, Host header, scheme, gRPC service) and
+// the ones that leave a probe as it was (another host, an exec handler).
+const probePort = fc.oneof(fc.integer({ min: 1, max: 65535 }), fc.constantFrom(8080, 15021, 15090), fc.stringMatching(/^[a-z]{1,8}$/));
+const probeTiming = {
+  initialDelaySeconds: fc.integer({ min: 0, max: 30 }),
+  periodSeconds: fc.integer({ min: 1, max: 30 }),
+  timeoutSeconds: fc.integer({ min: 1, max: 10 }),
+  failureThreshold: fc.integer({ min: 1, max: 10 }),
+};
+const probe = fc.oneof(
+  fc.record(
+    {
+      httpGet: fc.record(
+        {
+          path: fc.constantFrom('/healthz', '/ready?full=1', 'healthz', '', '/a b', '/x#frag'),
+          port: probePort,
+          scheme: fc.constantFrom('HTTP', 'HTTPS'),
+          host: fc.constant('10.0.0.1'),
+          httpHeaders: fc.constantFrom([{ name: 'Host', value: 'web.shop' }], [{ name: 'X-Probe', value: '1' }]),
+        },
+        { requiredKeys: ['port'] },
+      ),
+      ...probeTiming,
+    },
+    { requiredKeys: ['httpGet'] },
+  ),
+  fc.record({ tcpSocket: fc.record({ port: probePort }), ...probeTiming }, { requiredKeys: ['tcpSocket'] }),
+  fc.record({ grpc: fc.record({ port: fc.integer({ min: 1, max: 65535 }), service: fc.constantFrom('', 'shop.Cart') }, { requiredKeys: ['port'] }), ...probeTiming }, { requiredKeys: ['grpc'] }),
+  fc.record({ exec: fc.constant({ command: ['true'] }), ...probeTiming }, { requiredKeys: ['exec'] }),
+);
+
+function containerOf(containerName: fc.Arbitrary<string>, image: fc.Arbitrary<string>, sidecar: boolean, probed: boolean) {
   return fc.record(
     {
       name: fc.oneof({ weight: 60, arbitrary: containerName }, { weight: 1, arbitrary: fc.constantFrom('splice-proxy', 'splice-init') }),
@@ -116,6 +148,8 @@ function containerOf(containerName: fc.Arbitrary<string>, image: fc.Arbitrary<st
       resources,
       securityContext,
       ...(sidecar ? { restartPolicy: fc.constant('Always') } : {}),
+      // Regular init containers may have no probes; app containers and sidecars may.
+      ...(probed ? { readinessProbe: probe, livenessProbe: probe, startupProbe: probe } : {}),
     },
     { requiredKeys: ['name', 'image', ...(sidecar ? ['restartPolicy' as const] : [])] },
   );
@@ -139,8 +173,8 @@ function podOf(o: {
   nodeSelector: fc.Arbitrary<Record<string, string>>;
   serviceAccountName: fc.Arbitrary<string>;
 }) {
-  const containers = fc.uniqueArray(containerOf(o.name, o.image, false), { minLength: 1, maxLength: 4, selector: (c) => c.name });
-  const initContainers = fc.uniqueArray(fc.oneof(containerOf(o.name, o.image, false), containerOf(o.name, o.image, true)), { maxLength: 2, selector: (c) => c.name });
+  const containers = fc.uniqueArray(containerOf(o.name, o.image, false, true), { minLength: 1, maxLength: 4, selector: (c) => c.name });
+  const initContainers = fc.uniqueArray(fc.oneof(containerOf(o.name, o.image, false, false), containerOf(o.name, o.image, true, true)), { maxLength: 2, selector: (c) => c.name });
   return fc.record(
     {
       apiVersion: fc.constant('v1'),

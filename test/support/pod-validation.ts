@@ -52,6 +52,38 @@ export interface Verdict {
  * What the API server of Kubernetes 1.`minor` (a current one when absent) would say
  * about `pod`: errors refuse it, warnings are printed.
  */
+// validateProbe and validateHandler (pkg/apis/core/validation): exactly one handler, a
+// port that is a number 1-65535 or a port name (IANA_SVC_NAME), a gRPC port a number; an
+// init container has probes only when it is a sidecar (restartPolicy: Always).
+const PORT_NAME = /^(?=.{1,15}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+function probeErrors(c: Rec, init: boolean): string[] {
+  const out: string[] = [];
+  for (const field of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
+    const probe = c[field];
+    if (probe === undefined || probe === null) continue;
+    const at = `${String(c.name)}.${field}`;
+    if (init && c.restartPolicy !== 'Always') out.push(`${at}: may not be set for init containers without restartPolicy=Always`);
+    if (!isRecord(probe)) {
+      out.push(`${at}: must be an object`);
+      continue;
+    }
+    const handlers = ['exec', 'httpGet', 'tcpSocket', 'grpc'].filter((h) => probe[h] !== undefined && probe[h] !== null);
+    if (handlers.length !== 1) out.push(`${at}: must specify exactly one handler (has ${handlers.join(', ') || 'none'})`);
+    for (const h of ['httpGet', 'tcpSocket', 'grpc']) {
+      const handler = probe[h];
+      if (!isRecord(handler)) continue;
+      const port = handler.port;
+      const numeric = typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535;
+      const named = h !== 'grpc' && typeof port === 'string' && PORT_NAME.test(port) && /[a-z]/.test(port);
+      if (!numeric && !named) out.push(`${at}.${h}.port: ${JSON.stringify(port)} is not a valid port`);
+    }
+    if ((field === 'livenessProbe' || field === 'startupProbe') && probe.successThreshold !== undefined && probe.successThreshold !== 1) {
+      out.push(`${at}.successThreshold: must be 1`);
+    }
+  }
+  return out;
+}
+
 export function validatePod(pod: Pod, minor?: number): Verdict {
   const errors: string[] = [];
   const warnings: string[] = [];
@@ -96,6 +128,7 @@ export function validatePod(pod: Pod, minor?: number): Verdict {
     }
     const portNames = list(c.ports).map((p) => p.name).filter((n) => n !== undefined);
     for (const [i, n] of portNames.entries()) if (portNames.indexOf(n) !== i) errors.push(`${String(c.name)}: duplicate port name ${String(n)}`);
+    errors.push(...probeErrors(c, inits.includes(c)));
   }
 
   // Before 1.34 the PodLevelResources gate is off by default and spec.resources is dropped.

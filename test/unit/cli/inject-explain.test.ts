@@ -273,6 +273,31 @@ describe('splice explain', () => {
     assert.match(noDiscovery.stdout, /to a Service's ClusterIP: as the app sent it, kube-proxy picks the endpoint \(proxy\.serviceDiscovery: false\)\n/);
     const skipped = await cli(['explain', '-f', '-', '--namespace-labels', 'splice.dev/inject=disabled'], DEPLOYMENT);
     assert.doesNotMatch(skipped.stdout, /traffic:/);
+    assert.match(plain.stdout, /reaches the app as it came, nothing read first \(permissive\)\n/);
+    const strict = await cli(['explain', '-f', '-'], pod.replace('splice.dev/exclude-outbound-ports', 'splice.dev/allow-from: "shop/frontend, billing/*", splice.dev/exclude-outbound-ports'));
+    assert.equal(strict.code, 0, strict.stderr);
+    assert.match(strict.stdout, /closed by the proxy at once and logged, the app never sees it: only mesh peers may connect \(strict\)\n/);
+    assert.match(strict.stdout, /client certificate of shop\/frontend, billing\/\* \(splice\.dev\/allow-from\) required/);
+  });
+  test('says where each probe now goes and how the proxy answers it', async () => {
+    const probed = `apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop, annotations: {splice.dev/inbound-policy: strict}}
+spec:
+  containers:
+  - name: app
+    image: x
+    ports: [{name: http, containerPort: 8080}]
+    readinessProbe: {httpGet: {path: /healthz, port: http}}
+    livenessProbe: {tcpSocket: {port: 8080}}
+    startupProbe: {grpc: {port: 9000, service: shop.Cart}}
+`;
+    const r = await cli(['explain', '-f', '-'], probed);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /probes: the kubelet asks the proxy on port 15021 \(originals in splice\.dev\/original-probes\):\n/);
+    assert.match(r.stdout, /\/app-health\/app\/readiness: forwarded to HTTP port 8080 \/healthz, the app's status is the answer\n/);
+    assert.match(r.stdout, /\/app-health\/app\/liveness: the proxy connects to port 8080 every 1s; 503 once it cannot\n/);
+    assert.match(r.stdout, /\/app-health\/app\/startup: the proxy asks grpc\.health\.v1 on port 9000 about shop\.Cart every 1s; 503 unless SERVING\n/);
   });
   test('--cluster with a kubeconfig that is not there says so in a sentence', async () => {
     const saved = { ...process.env };

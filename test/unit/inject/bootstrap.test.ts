@@ -14,6 +14,7 @@ const input: BootstrapInput = {
   meshCidrs: ['10.244.0.0/16', 'fd00:10:244::/56'],
   maxConnections: 100_000,
   ipv6: true,
+  inboundPolicy: 'permissive',
 };
 
 function obj(v: JsonValue | undefined, what: string): JsonObject {

@@ -8,7 +8,7 @@ import fastJsonPatch from 'fast-json-patch';
 import { DEFAULT_CONFIG } from '../../../src/inject/config.js';
 import { injectPod } from '../../../src/inject/engine.js';
 import { patchBase64, patchText } from '../../../src/inject/patch.js';
-import type { Pod } from '../../../src/inject/types.js';
+import type { Container, Pod } from '../../../src/inject/types.js';
 import { arbitraryApiPod, arbitraryGarbage, arbitraryNamespace, arbitraryPod, arbitraryVersion } from '../../support/arbitrary.js';
 import { validatePod } from '../../support/pod-validation.js';
 
@@ -49,7 +49,7 @@ test(`random pods (${RUNS}): no exception, patch applies, idempotent`, () => {
 });
 
 test(`random pods of every kind (${RUNS} each): an injected pod is valid whenever the original is, and has no new warnings`, () => {
-  const seen = { windows: 0, budgeted: 0, proxyPort: 0, proxyUid: 0, nulls: 0 };
+  const seen = { windows: 0, budgeted: 0, proxyPort: 0, proxyUid: 0, nulls: 0, httpProbe: 0, tcpProbe: 0, grpcProbe: 0, probeLeft: 0 };
   const enabled = fc.constant({ name: 'shop', labels: { 'splice.dev/inject': 'enabled' }, annotations: {} });
   for (const generator of [arbitraryPod, arbitraryApiPod]) {
     fc.assert(
@@ -70,6 +70,26 @@ test(`random pods of every kind (${RUNS} each): an injected pod is valid wheneve
         const added = after.warnings.filter((w) => !original.warnings.includes(w));
         assert.deepEqual(added, [], 'the injected pod has no warning the original did not have');
         assert.notEqual((d.pod.spec as { os?: { name?: string } }).os?.name, 'windows');
+        // Every probe is either as it was or a GET of the health listener, whose original is kept.
+        const originals = JSON.parse(d.pod.metadata?.annotations?.['splice.dev/original-probes'] ?? '{}') as Record<string, Record<string, unknown>>;
+        const before = [...(pod.spec.initContainers ?? []), ...pod.spec.containers] as Container[];
+        for (const c of [...(d.pod.spec.initContainers ?? []), ...d.pod.spec.containers]) {
+          const was = before.find((x) => x.name === c.name);
+          if (!was) continue;
+          for (const field of ['startupProbe', 'readinessProbe', 'livenessProbe'] as const) {
+            const now = c[field];
+            if (now === undefined || JSON.stringify(now) === JSON.stringify(was[field])) {
+              if (now !== undefined && now.exec === undefined) seen.probeLeft++;
+              assert.equal(originals[c.name]?.[field], undefined, 'no original recorded for a probe left alone');
+              continue;
+            }
+            assert.deepEqual(now.httpGet?.port, 15021, `${c.name}.${field} goes to the health listener`);
+            assert.equal(now.httpGet?.path, `/app-health/${c.name}/${field.replace('Probe', '')}`);
+            assert.deepEqual(originals[c.name]?.[field], was[field], 'the original is kept');
+            const kind = was[field]?.httpGet ? 'httpProbe' : was[field]?.tcpSocket ? 'tcpProbe' : 'grpcProbe';
+            seen[kind]++;
+          }
+        }
       }),
       { numRuns: RUNS },
     );

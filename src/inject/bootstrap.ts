@@ -30,7 +30,7 @@
 // from outside, each through a one-route proxy.
 
 import { PROXY_PORTS } from '../iptables/options.js';
-import { appHealthClusters, healthListener } from './health-listener.js';
+import { adminRoute, appHealthClusters, healthListener, httpListener } from './health-listener.js';
 import { identityMatcher, type InboundPolicy } from './policy.js';
 import type { AppProbe } from './probes.js';
 import type { JsonObject } from './types.js';
@@ -294,52 +294,6 @@ function originalDst(): JsonObject {
 function bindToPod(input: BootstrapInput, port: number): JsonObject {
   const loopback = [address('127.0.0.1', port), ...(input.ipv6 ? [address('::1', port)] : [])];
   return { address: address(input.podIp, port), additional_addresses: loopback.map((a) => ({ address: a })) };
-}
-
-/** An HTTP listener that forwards exactly `GET <path>` to the loopback-only admin. */
-function adminPathListener(input: BootstrapInput, name: string, port: number, path: string): JsonObject {
-  return {
-    name,
-    ...bindToPod(input, port),
-    stat_prefix: name,
-    filter_chains: [
-      {
-        filters: [
-          {
-            name: 'envoy.filters.network.http_connection_manager',
-            typed_config: {
-              '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
-              stat_prefix: name,
-              codec_type: 'AUTO',
-              route_config: {
-                name,
-                virtual_hosts: [
-                  {
-                    name,
-                    domains: ['*'],
-                    routes: [
-                      {
-                        // An exact path match: anything else of the admin (/quitquitquit,
-                        // /config_dump with its secrets' paths, ...) gets a 404 here.
-                        match: { path, headers: [{ name: ':method', string_match: { exact: 'GET' } }] },
-                        route: { cluster: ADMIN_CLUSTER },
-                      },
-                    ],
-                  },
-                ],
-              },
-              http_filters: [
-                {
-                  name: 'envoy.filters.http.router',
-                  typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' },
-                },
-              ],
-            },
-          },
-        ],
-      },
-    ],
-  };
 }
 
 /** A CIDR as Envoy's CidrRange (the config parser has already checked it). */
@@ -669,7 +623,7 @@ export function renderBootstrap(input: BootstrapInput): JsonObject {
         inboundListener(input),
         mtlsListener(input),
         healthListener(input, bindToPod(input, PROXY_PORTS.readiness), ADMIN_CLUSTER),
-        adminPathListener(input, 'prometheus', PROXY_PORTS.prometheus, '/stats/prometheus'),
+        httpListener('prometheus', bindToPod(input, PROXY_PORTS.prometheus), [adminRoute('/stats/prometheus', ADMIN_CLUSTER)]),
       ],
       clusters: [
         originalDstCluster(input, OUTBOUND_CLUSTER),

@@ -106,13 +106,17 @@ export function appHealthClusters(input: HealthInput): JsonObject[] {
   return out;
 }
 
+/**
+ * The one route that forwards exactly `GET <path>` to the loopback-only admin: anything
+ * else of the admin (/quitquitquit, /config_dump with its secrets' paths, ...) gets a 404.
+ */
+export function adminRoute(path: string, adminCluster: string): JsonObject {
+  return { match: { path, headers: [{ name: ':method', string_match: { exact: 'GET' } }] }, route: { cluster: adminCluster } };
+}
+
 /** The routes of the health listener, `/ready` first. */
 function routes(input: HealthInput, adminCluster: string): JsonObject[] {
-  const out: JsonObject[] = [
-    // An exact path and method: anything else of the admin (/quitquitquit, /config_dump
-    // with its secrets' paths, ...) gets a 404 here.
-    { match: { path: '/ready', headers: [{ name: ':method', string_match: { exact: 'GET' } }] }, route: { cluster: adminCluster } },
-  ];
+  const out: JsonObject[] = [adminRoute('/ready', adminCluster)];
   for (const p of input.appProbes ?? []) {
     if (!forwarded(p)) continue;
     out.push({
@@ -140,7 +144,6 @@ function routes(input: HealthInput, adminCluster: string): JsonObject[] {
  * @returns an Envoy v3 listener named `readiness`, stat prefix `readiness`
  */
 export function healthListener(input: HealthInput, bind: JsonObject, adminCluster: string): JsonObject {
-  const name = 'readiness';
   const answered = (input.appProbes ?? []).filter((p) => !forwarded(p));
   const healthChecks = answered.map((p) => ({
     name: 'envoy.filters.http.health_check',
@@ -152,6 +155,17 @@ export function healthListener(input: HealthInput, bind: JsonObject, adminCluste
       cluster_min_healthy_percentages: { [checkedCluster(p)]: { value: 100 } },
     },
   }));
+  return httpListener('readiness', bind, routes(input, adminCluster), healthChecks);
+}
+
+/**
+ * A plain HTTP listener: `routes` on one virtual host for any Host, `filters` before the
+ * router (which passes on no x-envoy-* headers of its own).
+ *
+ * @param bind the listener's `address` and `additional_addresses`
+ * @returns an Envoy v3 listener whose name is also its stat prefix and its route config's name
+ */
+export function httpListener(name: string, bind: JsonObject, routes: JsonObject[], filters: JsonObject[] = []): JsonObject {
   return {
     name,
     ...bind,
@@ -165,9 +179,9 @@ export function healthListener(input: HealthInput, bind: JsonObject, adminCluste
               '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
               stat_prefix: name,
               codec_type: 'AUTO',
-              route_config: { name, virtual_hosts: [{ name, domains: ['*'], routes: routes(input, adminCluster) }] },
+              route_config: { name, virtual_hosts: [{ name, domains: ['*'], routes }] },
               http_filters: [
-                ...healthChecks,
+                ...filters,
                 {
                   name: 'envoy.filters.http.router',
                   // The app sees the kubelet's request, not Envoy's x-envoy-* additions.

@@ -8,6 +8,8 @@
 //   lan (bridge br0)
 //    ├── pod A  198.18.0.1   2001:2::1    client side: exclude-outbound-ports 9090, exclude-outbound-cidrs 198.18.0.11/32
 //    ├── pod B  198.18.0.2   2001:2::2    server side: app on 8080 and 9090, exclude-inbound-ports 9090 and 7009
+//    ├── pod S  198.18.0.3   2001:2::3    only with startMesh({ strictPod }): allow-from demo/a (so strict),
+//    │                                    probes of every kind (probe-apps.ts)
 //    ├── C      198.18.0.10, 198.18.0.11, 2001:2::10   outside the mesh: no proxy, no rules
 //    └── D      198.18.0.12  2001:2::12   outside the mesh, a client only
 //
@@ -44,12 +46,13 @@ import { PROXY_PORTS } from '../../src/iptables/options.js';
 import { writeIdentity } from './identity-volume.js';
 import { startInNetns, stop as killNow } from './netns.js';
 import { startTrafficServer, TRAFFIC_PORTS, writeTrafficScripts } from './traffic.js';
+import { S_CONTAINERS, startProbeApps } from './probe-apps.js';
 
 export const TRUST_DOMAIN = 'mesh.test';
 export const MESH_CIDR = '198.18.0.0/29';
 export const MESH_CIDR6 = '2001:2::/125';
-export const IP = Object.freeze({ a: '198.18.0.1', b: '198.18.0.2', c: '198.18.0.10', cExcluded: '198.18.0.11', d: '198.18.0.12' });
-export const IP6 = Object.freeze({ a: '2001:2::1', b: '2001:2::2', c: '2001:2::10', d: '2001:2::12' });
+export const IP = Object.freeze({ a: '198.18.0.1', b: '198.18.0.2', s: '198.18.0.3', c: '198.18.0.10', cExcluded: '198.18.0.11', d: '198.18.0.12' });
+export const IP6 = Object.freeze({ a: '2001:2::1', b: '2001:2::2', s: '2001:2::3', c: '2001:2::10', d: '2001:2::12' });
 export const APP_PORT = 8080;
 /** The Services discovery tells of: ClusterIPs no host has, so only a proxy that knows them reaches anyone. */
 export const SERVICE = Object.freeze({ web: '198.18.1.80', mixed: '198.18.1.81', impostor: '198.18.1.82', port: 80 });
@@ -65,8 +68,10 @@ const PREFIX6 = 64;
 
 export const spiffeOf = (sa: string) => `spiffe://${TRUST_DOMAIN}/ns/demo/sa/${sa}`;
 
+export type MeshPodName = 'a' | 'b' | 's';
+
 export interface MeshPod {
-  name: 'a' | 'b';
+  name: MeshPodName;
   ns: Netns;
   pod: Pod;
   proxyUid: number;
@@ -85,6 +90,9 @@ export interface Mesh {
   lan: Netns;
   a: MeshPod;
   b: MeshPod;
+  /** Started with startMesh({ strictPod }): strict, allowing A only (policy.test.ts). */
+  s?: MeshPod;
+  sApps?: { httpAndGrpc: ChildProcess; tcp: ChildProcess };
   c: Netns;
   d: Netns;
   dir: string;
@@ -94,12 +102,12 @@ export interface Mesh {
 }
 
 /** The pod as a user would write it; splice's core does the rest. */
-export function userPod(name: 'a' | 'b', annotations: Record<string, string>): unknown {
+export function userPod(name: MeshPodName, annotations: Record<string, string>, containers?: Container[]): unknown {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name: `${name}-0`, namespace: 'demo', annotations },
-    spec: { serviceAccountName: name, containers: [{ name: 'app', image: 'registry.example/app:1', ports: [{ containerPort: APP_PORT }] }] },
+    spec: { serviceAccountName: name, containers: containers ?? [{ name: 'app', image: 'registry.example/app:1', ports: [{ containerPort: APP_PORT }] }] },
   };
 }
 
@@ -157,9 +165,9 @@ function startApp(ns: Netns, listen: Array<[string, number]>, tag: string): Prom
   return startInNetns(ns.name, 'setpriv', [`--reuid=${APP_UID}`, `--regid=${APP_UID}`, '--clear-groups', process.execPath, '-e', script]);
 }
 
-async function meshPod(name: 'a' | 'b', ns: Netns, annotations: Record<string, string>, config: Config, ca: MeshCa, dir: string, envoyBin: string, hostsFile: string): Promise<MeshPod> {
+async function meshPod(name: MeshPodName, ns: Netns, annotations: Record<string, string>, config: Config, ca: MeshCa, dir: string, envoyBin: string, hostsFile: string, containers?: Container[]): Promise<MeshPod> {
   const decision = injectPod({
-    pod: userPod(name, annotations),
+    pod: userPod(name, annotations, containers),
     namespace: { name: 'demo', labels: { 'splice.dev/inject': 'enabled' }, annotations: {} },
     cluster: {},
     config,
@@ -207,7 +215,15 @@ async function meshPod(name: 'a' | 'b', ns: Netns, annotations: Record<string, s
   return { name, ns, pod, proxyUid, identityDir, identity, sdsFiles, envoy, initOutput: initRun.stdout + initRun.stderr };
 }
 
-export async function startMesh(): Promise<Mesh> {
+export interface MeshOptions {
+  /** Also start pod S: strict, allow-from A only, with probes of every kind (probe-apps.ts). */
+  strictPod?: boolean;
+}
+
+/** S's allowed callers: A's identity; B is a mesh peer of another identity. */
+export const S_ALLOW_FROM = 'demo/a';
+
+export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
   const undo: Array<() => Promise<void>> = [];
   const destroy = async () => {
     for (const u of undo.reverse()) await u().catch(() => undefined);
@@ -267,7 +283,18 @@ export async function startMesh(): Promise<Mesh> {
 
     const a = await meshPod('a', nsA, { [KEYS.excludeOutboundPorts]: String(EXCLUDED_PORT), [KEYS.excludeOutboundCidrs]: `${IP.cExcluded}/32` }, config, ca, dir, envoyBin, hostsFile);
     const b = await meshPod('b', nsB, { [KEYS.excludeInboundPorts]: B_EXCLUDED_INBOUND.join(',') }, config, ca, dir, envoyBin, hostsFile);
-    for (const p of [a, b]) {
+    let s: MeshPod | undefined;
+    let sApps: Mesh['sApps'];
+    if (opts.strictPod) {
+      const nsS = await attach(lan, 's', [IP.s, IP6.s]);
+      undo.push(() => nsS.destroy());
+      // The app first, as the kubelet starts it with a native proxy: the proxy's first
+      // checks then find it listening.
+      sApps = await startProbeApps(nsS, APP_UID);
+      for (const child of Object.values(sApps)) undo.push(() => killNow(child));
+      s = await meshPod('s', nsS, { [KEYS.allowFrom]: S_ALLOW_FROM }, config, ca, dir, envoyBin, hostsFile, S_CONTAINERS);
+    }
+    for (const p of [a, b, ...(s ? [s] : [])]) {
       undo.push(() => stop(p.envoy.child));
       await eventually(`the proxy of pod ${p.name} to answer /ready`, async () => {
         if (p.envoy.child.exitCode !== null) throw new Error(`Envoy of pod ${p.name} exited ${p.envoy.child.exitCode}:\n${p.envoy.stderr().slice(-4000)}`);
@@ -275,7 +302,7 @@ export async function startMesh(): Promise<Mesh> {
         return r.status === 200 ? true : undefined;
       }, { timeoutMs: 20_000 });
     }
-    return { config, ca, lan, a, b, c, d, dir, trafficClient: scripts.client, destroy };
+    return { config, ca, lan, a, b, ...(s ? { s } : {}), ...(sApps ? { sApps } : {}), c, d, dir, trafficClient: scripts.client, destroy };
   } catch (e) {
     await destroy();
     throw e;

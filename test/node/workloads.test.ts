@@ -61,7 +61,7 @@ test('1. kubectl logs and kubectl exec reach the app by default; logs -c splice-
   assert.match(init, /-m owner --uid-owner 1337 -j RETURN/);
 });
 
-test('3. the app\'s HTTP and TCP readiness and liveness probes pass through the proxy, and an HTTP probe still fails when the app does', async () => {
+test('3. the app\'s HTTP and TCP readiness and liveness probes pass through the proxy, and each still fails when the app does', async () => {
   // Probes every 2 s: 12 s is six chances for readiness to fail.
   await sleep(12_000);
   for (const p of [...pods(NS, 'app=web'), ...pods(NS, 'app=web-tcp')]) {
@@ -75,6 +75,12 @@ test('3. the app\'s HTTP and TCP readiness and liveness probes pass through the 
   await waitFor(`${name} to become unready`, () => (isReady(pod(NS, name)) ? undefined : true), 20_000);
   assert.deepEqual(call(NS, name, 'http://127.0.0.1:8080/heal'), ['200 healthy again']);
   await waitFor(`${name} to become ready again`, () => (isReady(pod(NS, name)) ? true : undefined), 20_000);
-  // A TCP probe cannot fail this way yet: the proxy accepts the kubelet's connection
-  // before it dials the app, until probes are rewritten to a health listener of the proxy.
+  // A TCP probe too, now that it goes to the proxy's health listener (permissive policy):
+  // before, the proxy accepted the kubelet's connection whether the app listened or not.
+  const tcpPod = pods(NS, 'app=web-tcp')[0]!.metadata.name;
+  const readiness = pod(NS, tcpPod).spec.containers.find((c) => c.name === 'app')?.readinessProbe as { httpGet?: { path: string; port: number } } | undefined;
+  assert.deepEqual(readiness?.httpGet, { path: '/app-health/app/readiness', port: 15021, scheme: 'HTTP' });
+  assert.deepEqual(call(NS, tcpPod, 'http://127.0.0.1:8080/close-tcp'), ['200 tcp listener closed']);
+  await waitFor(`${tcpPod} to become unready once its TCP port is closed`, () => (isReady(pod(NS, tcpPod)) ? undefined : true), 20_000);
+  assert.equal(restarts(pod(NS, tcpPod)), 0, 'its HTTP liveness probe still passes');
 });

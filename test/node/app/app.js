@@ -1,5 +1,7 @@
 // The node tests' application: one small program for every role a test pod plays.
-//   (no args)      a server: HTTP on $HTTP_PORT (8080) and a TCP banner on $TCP_PORT (9000)
+//   (no args)      a server: HTTP on $HTTP_PORT (8080), a TCP banner on $TCP_PORT (9000) and
+//                  gRPC health (grpc.health.v1.Health/Check) on $GRPC_PORT (9090): SERVING,
+//                  but NOT_SERVING for the service "down"
 //   call URL...    a client: one HTTP GET per URL, all at once; prints "<status> <body>"
 //                  or "error <code>" for each, in the order given
 //   load URL S MS  a client: one GET every MS ms for S seconds, then {ok, failed, errors}
@@ -12,6 +14,7 @@
 // it also calls that URL every 200 ms for $SHUTDOWN_MS (2000) and logs each result, so
 // a test sees whether the app's own calls still get out while the pod shuts down.
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 
 const pod = process.env.POD_NAME ?? 'unknown';
@@ -100,11 +103,31 @@ tcp = net
   })
   .listen(Number(process.env.TCP_PORT ?? 9000));
 
+// gRPC over cleartext HTTP/2, as the kubelet's gRPC probe speaks it: a 5-byte frame header
+// around a protobuf HealthCheckResponse whose one field is status (1 SERVING, 2 NOT_SERVING).
+const grpc = http2
+  .createServer()
+  .on('stream', (stream, headers) => {
+    const chunks = [];
+    stream.on('data', (c) => chunks.push(c));
+    stream.on('error', () => {});
+    stream.on('end', () => {
+      const body = Buffer.concat(chunks).subarray(5);
+      const service = body[0] === 0x0a ? body.subarray(2, 2 + body[1]).toString() : '';
+      const known = headers[':path'] === '/grpc.health.v1.Health/Check';
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': known ? '0' : '12' }));
+      stream.end(known ? Buffer.from([0, 0, 0, 0, 2, 0x08, service === 'down' ? 2 : 1]) : Buffer.alloc(0));
+    });
+  })
+  .listen(Number(process.env.GRPC_PORT ?? 9090));
+
 process.on('SIGTERM', async () => {
   console.log(`app ${pod} got SIGTERM`);
   // Requests in flight are answered; the process exits once they are.
   const closed = new Promise((resolve) => server.close(resolve));
   tcp.close();
+  grpc.close();
   const target = process.env.SHUTDOWN_CALL;
   if (target) {
     const until = Date.now() + Number(process.env.SHUTDOWN_MS ?? 2000);

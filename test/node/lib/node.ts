@@ -67,7 +67,7 @@ export interface AppOptions {
   pod?: Record<string, unknown>;
 }
 
-/** The app container: the test app serving HTTP on 8080 and a TCP banner on 9000. */
+/** The app container: the test app serving HTTP on 8080, a TCP banner on 9000 and gRPC health on 9090. */
 export function appContainer(o: AppOptions = {}): Record<string, unknown> {
   return {
     name: 'app',
@@ -80,6 +80,7 @@ export function appContainer(o: AppOptions = {}): Record<string, unknown> {
     ports: [
       { name: 'http', containerPort: 8080 },
       { name: 'tcp', containerPort: 9000 },
+      { name: 'grpc', containerPort: 9090 },
     ],
     ...o.container,
   };

@@ -129,7 +129,7 @@ const listOf = (item: Check): Check => (field, v) => {
 const allowedId: Check = (field, v) =>
   typeof v === 'string' && /^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._-]+)+(\/\*)?$/.test(v) ? v : fail(field, v, 'is not a SPIFFE ID');
 const probePath: Check = (field, v) =>
-  typeof v === 'string' && /^\/app-health\/[a-z0-9]([-a-z0-9]*[a-z0-9])?\/(startup|readiness|liveness)$/.test(v) ? v : fail(field, v, 'is not /app-health/<container>/<startup|readiness|liveness>');
+  typeof v === 'string' && /^\/app-health\/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/(startup|readiness|liveness)$/.test(v) ? v : fail(field, v, 'is not /app-health/<container>/<startup|readiness|liveness>');
 // As probes.ts forwards it: a path, with its query, of characters a URL carries as they are.
 const urlPath: Check = (field, v) => (typeof v === 'string' && /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*$/.test(v) ? v : fail(field, v, 'is not a URL path'));
 const text: Check = (field, v) => (typeof v === 'string' && v.length <= 1024 && !/[\u0000-\u001f\u007f]/.test(v) ? v : fail(field, v, 'is not a line of text'));

@@ -302,14 +302,20 @@ function cidrRange(cidr: string): JsonObject {
   return { address_prefix: cidr.slice(0, slash), prefix_len: Number(cidr.slice(slash + 1)) };
 }
 
+/** An Envoy StringMatcher on a peer's URI SAN. */
+export type PeerMatcher = { exact?: string; prefix?: string };
+
 /**
  * What both ends of the mesh's mTLS present and accept: the pod's own certificate, and
  * peers whose chain ends at the mesh's trust bundle and whose SPIFFE ID matches
- * `peerIdentity` (default: any of this trust domain). A pod address in proxy.meshCidrs
- * says nothing of who runs there, so any identity of the mesh is accepted there (the log
- * records which one it was); through a Service, discovery names the exact identity.
+ * `peerIdentity`, or any one of a list of matchers (default: any ID of this trust domain).
+ * A pod address in proxy.meshCidrs says nothing of who runs there, so any identity of the
+ * mesh is accepted there (the log records which one it was); through a Service, discovery
+ * names the exact identity; a pod's allow-from (policy.ts) narrows what its 15008 accepts.
+ *
+ * @returns an Envoy v3 CommonTlsContext
  */
-export function meshTlsContext(input: Pick<BootstrapInput, 'identityDir' | 'trustDomain'>, peerIdentity?: { exact?: string; prefix?: string } | ReadonlyArray<{ exact?: string; prefix?: string }>): JsonObject {
+export function meshTlsContext(input: Pick<BootstrapInput, 'identityDir' | 'trustDomain'>, peerIdentity?: PeerMatcher | readonly PeerMatcher[]): JsonObject {
   const matchers = peerIdentity === undefined ? [{ prefix: `spiffe://${input.trustDomain}/` }] : Array.isArray(peerIdentity) ? peerIdentity : [peerIdentity];
   return {
     // Envoy's own maximum is TLS 1.2 on the client side: both ends are splice's, so 1.3.

@@ -14,6 +14,7 @@ import { conflictMessage, podSecurityFacts } from './podsecurity.js';
 import { reason } from './reasons.js';
 import { nativeOnOldClusterWarning, regularProxyWarnings, preStopDrain } from './regular-proxy.js';
 import type { Drain } from './proxy.js';
+import { KEYS } from './keys.js';
 import { planProbes } from './probes.js';
 import { render } from './render.js';
 import { asPod, checkPodShape } from './shape.js';
@@ -119,6 +120,14 @@ export function injectPod(input: InjectInput): Decision {
   if (overrides.inboundPolicy === 'strict') {
     // Left alone, these reach the app port as the kubelet's plaintext, which strict refuses.
     for (const why of probes.untouched) warnings.push(`probe left as it was, and the strict inbound policy will refuse it: ${why}`);
+    const only = overrides.redirect.includeInboundPorts;
+    if (only !== '*') {
+      warnings.push(
+        only.length === 0
+          ? `the strict inbound policy covers no port: ${KEYS.includeInboundPorts} is empty, so every connection reaches the app without the proxy`
+          : `the strict inbound policy covers ports ${only.join(', ')} only (${KEYS.includeInboundPorts}): connections to any other port reach the app without the proxy`,
+      );
+    }
   }
   const pod = render(original, { namespace: ns.name, native, hold: overrides.holdApplication, budgeted, drain, probes }, overrides, config);
   // What only the whole injected pod shows.

@@ -1,8 +1,8 @@
 // The proxy's health listener (port 15021): the proxy's own readiness at /ready, and the
 // app's probes the injector pointed here (probes.ts) at /app-health/<container>/<kind>.
 // The kubelet reaches it without mTLS whatever the inbound policy, as the redirect leaves
-// the proxy's ports alone; only the exact paths below answer, and nothing is forwarded
-// but the requests the kubelet itself would have sent to the app.
+// the proxy's ports alone; only a GET of one of the exact paths below answers, and only
+// that request goes on to the app.
 //
 // An HTTP probe is a route to the app's port on the pod's own address (where the kubelet
 // would have connected, so an app bound to the pod IP alone is still reached), with the
@@ -61,8 +61,10 @@ export function appHealthClusters(input: HealthInput): JsonObject[] {
       const name = forwardCluster(p);
       if (seen.has(name)) continue;
       seen.add(name);
+      // As long as the longest probe of the port waits: the kubelet's timeout bounds the rest.
+      const connectTimeout = Math.max(...(input.appProbes ?? []).filter((q) => forwardCluster(q) === name).map((q) => q.timeoutSeconds));
       out.push({
-        ...staticCluster(name, input.podIp, p.port, 5),
+        ...staticCluster(name, input.podIp, p.port, connectTimeout),
         // The kubelet does not verify an HTTPS probe's certificate, and neither does this.
         ...(p.check === 'https'
           ? { transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext' } } }
@@ -120,7 +122,15 @@ function routes(input: HealthInput, adminCluster: string): JsonObject[] {
   for (const p of input.appProbes ?? []) {
     if (!forwarded(p)) continue;
     out.push({
-      match: { path: p.path },
+      // A GET of exactly this path, no query of the caller's added: the request the kubelet
+      // makes, and no other, gets through to the app.
+      match: {
+        path: p.path,
+        headers: [
+          { name: ':method', string_match: { exact: 'GET' } },
+          { name: ':path', string_match: { exact: p.path } },
+        ],
+      },
       route: {
         cluster: forwardCluster(p),
         // The whole path is replaced, query included: the app sees the request the kubelet would have sent.
@@ -179,6 +189,8 @@ export function httpListener(name: string, bind: JsonObject, routes: JsonObject[
               '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
               stat_prefix: name,
               codec_type: 'AUTO',
+              // The app sees the request as it came, without an x-request-id of Envoy's.
+              generate_request_id: false,
               route_config: { name, virtual_hosts: [{ name, domains: ['*'], routes }] },
               http_filters: [
                 ...filters,

@@ -20,7 +20,7 @@ export const KEYS = {
   allowFrom: 'splice.dev/allow-from',
   rewriteProbes: 'splice.dev/rewrite-probes',
   // Written by splice: the app's probes as they were before splice pointed them at the
-  // proxy's health listener (probes.ts), so they can be shown and restored.
+  // proxy's health listener (probes.ts), so the pod still says what its authors wrote.
   originalProbes: 'splice.dev/original-probes',
   // Written by splice on every pod it injects: lets the identity controller watch just
   // those pods (a label can be selected on, an annotation cannot).

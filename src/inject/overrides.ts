@@ -92,6 +92,8 @@ const memos = new WeakMap<Config, (key: string) => Resolved>();
 interface Resolved {
   overrides: Overrides;
   problems: readonly string[];
+  /** What the values mean that a user may not expect (the same for every pod with them). */
+  warnings: readonly string[];
 }
 
 export function resolveOverrides(
@@ -108,9 +110,9 @@ export function resolveOverrides(
   // Resolved from the key alone, so no input can be left out of it; frozen, because
   // every pod with the same values gets the same object.
   const memo = getOrCreate(memos, config, () => boundedMemo(1024, (key) => deepFreeze(resolve(JSON.parse(key) as typeof given, config))));
-  const { overrides, problems } = memo(given.length === 0 ? '[]' : JSON.stringify(given));
+  const { overrides, problems, warnings: notes } = memo(given.length === 0 ? '[]' : JSON.stringify(given));
 
-  const warnings: string[] = [];
+  const warnings: string[] = [...notes];
   for (const key of Object.keys(podAnnotations)) {
     if (key.startsWith(PREFIX) && !KNOWN_KEYS.has(key)) {
       warnings.push(`annotation ${key} is not a splice key and is ignored (known: ${OVERRIDE_KEYS.join(', ')})`);
@@ -132,20 +134,25 @@ function resolve(given: Array<[key: string, value: string, inheritedFrom: string
       values.set(key, value);
     }
   }
-  // An allow list is a strict policy: a permissive one said in the same breath is a
-  // contradiction, and either reading of it would surprise someone, so it is refused.
+  // An allow list is a strict policy. A permissive one said on the same object (both on the
+  // pod, or both on the namespace) is a contradiction, refused: either reading of it would
+  // surprise someone. Said on different objects, the pod's own wins, as for every key.
+  const notes: string[] = [];
   const permissive = given.find(([key]) => key === KEYS.inboundPolicy && values.get(key) === 'permissive');
   const allow = given.find(([key]) => key === KEYS.allowFrom);
-  if (permissive && allow) {
+  if (permissive && allow && permissive[2] === allow[2]) {
     problems.push(
       `annotation ${KEYS.inboundPolicy}: "permissive"${whereFrom(permissive[2])} contradicts ${KEYS.allowFrom}${whereFrom(allow[2])}, which only a strict policy can enforce; set ${KEYS.inboundPolicy} to "strict" or remove one of them`,
     );
+  } else if (permissive && allow && permissive[2] === null) {
+    values.delete(KEYS.allowFrom);
+    notes.push(`annotation ${KEYS.allowFrom}${whereFrom(allow[2])} is not applied: the pod's own ${KEYS.inboundPolicy} is "permissive"`);
   }
   const resourceKeys = given.filter(([key]) => RESOURCE_KEYS.includes(key) && values.has(key));
   const overrides = build(values, resourceKeys.map(([key]) => key), resourceKeys.filter(([, , inheritedFrom]) => inheritedFrom === null).map(([key]) => key), config);
   // Whether a request is above its limit is checked on what the proxy ends up with
   // (pod-resources.ts proxyResourceProblems): a pod-level budget removes the defaults.
-  return { overrides, problems };
+  return { overrides, problems, warnings: notes };
 }
 
 const whereFrom = (inheritedFrom: string | null): string => (inheritedFrom === null ? '' : ` (inherited from namespace ${inheritedFrom})`);

@@ -22,6 +22,10 @@
 // annotation splice.dev/original-probes. Left as they were: exec probes, probes of a port
 // the redirect leaves alone (the kubelet reaches the app directly there), probes of
 // another host, and probes splice cannot carry faithfully (each with its reason).
+//
+// The health listener forwards only a GET of the exact path, with no query added, so
+// nothing reaches the app through it but the probe's own request (with whatever headers
+// the caller adds, as Istio's agent forwards them too).
 
 import type { RedirectOptions } from '../iptables/options.js';
 import { PROXY_PORTS } from '../iptables/options.js';
@@ -63,7 +67,7 @@ export interface ProbePlan {
   appProbes: AppProbe[];
   /** The probes as they were, by container and field; empty when nothing was rewritten. */
   originals: Record<string, Partial<Record<ProbeField, Probe>>>;
-  /** Probes on redirected ports left as they were, one sentence each naming the probe and why. */
+  /** Probes of the pod's redirected ports left as they were, which a strict policy refuses: one sentence each, naming the probe and why. */
   untouched: string[];
 }
 
@@ -80,6 +84,8 @@ export interface ProbeOptions {
 // route would have to as well.
 const URL_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*$/;
 const HAS_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+// A container's name is an RFC 1123 label (Kubernetes API validation).
+export const CONTAINER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /**
  * The port a probe names, resolved the way the kubelet does (pkg/kubelet/prober:
@@ -103,42 +109,55 @@ export function inboundRedirected(port: number, redirect: RedirectOptions): bool
 
 /**
  * The request path of an httpGet probe, as the kubelet builds its URL (a missing leading
- * slash added, the fragment dropped); undefined for one that cannot be forwarded as it is.
+ * slash added, the fragment dropped); undefined for one that cannot be forwarded as it is:
+ * characters a URL does not carry raw, a scheme or a `//host` (Go's url.Parse would take
+ * them for a URL of their own), a `%` that starts no percent-encoding (the kubelet would
+ * escape it).
  */
 function targetPath(path: unknown): string | undefined {
-  if (path !== undefined && typeof path !== 'string') return undefined;
+  if (path !== undefined && path !== null && typeof path !== 'string') return undefined;
   let p = path ?? '';
-  if (HAS_SCHEME.test(p)) return undefined;
+  if (HAS_SCHEME.test(p) || p.startsWith('//') || /%(?![0-9A-Fa-f]{2})/.test(p)) return undefined;
   const hash = p.indexOf('#');
   if (hash >= 0) p = p.slice(0, hash);
   if (!p.startsWith('/')) p = `/${p}`;
   return URL_PATH.test(p) ? p : undefined;
 }
 
+/** A gRPC service name the proxy's bootstrap input can carry (bootstrap-input.ts checks the same). */
+const carriedService = (v: string): boolean => v.length <= 1024 && !/[\u0000-\u001f\u007f]/.test(v);
+
 type Outcome = { probe: AppProbe } | { untouched: string } | undefined;
 
-/** What becomes of one probe: rewritten, left alone with a reason, or left alone silently (exec, an unredirected port). */
+/**
+ * What becomes of one probe: rewritten; left alone with a reason (one a strict policy would
+ * then refuse); or left alone silently: exec, a port the redirect leaves alone, another
+ * host, or a port the container does not have (the kubelet fails that one itself).
+ */
 function planOne(probe: Probe, container: Container, field: ProbeField, opts: ProbeOptions): Outcome {
+  // A name the API server would refuse makes no path of ours; the pod is refused there anyway.
+  if (!CONTAINER_NAME.test(container.name)) return undefined;
   const name = `${field} of container ${container.name}`;
   const handler = probe.httpGet ?? probe.tcpSocket ?? probe.grpc;
   if (handler === undefined || handler === null || typeof handler !== 'object') return undefined;
   const port = resolvePort(handler.port, container);
-  if (port === undefined) return { untouched: `${name}: port ${JSON.stringify(handler.port)} is not one of the container's ports` };
-  if (!inboundRedirected(port, opts.redirect)) return undefined;
-  if ('host' in handler && handler.host !== undefined && handler.host !== '') return { untouched: `${name}: it probes host ${JSON.stringify(handler.host)}, not the pod` };
+  if (port === undefined || !inboundRedirected(port, opts.redirect)) return undefined;
+  if ('host' in handler && handler.host !== undefined && handler.host !== null && handler.host !== '') return undefined;
   if (!opts.rewrite) return { untouched: `${name}: probes are not rewritten (splice.dev/rewrite-probes, proxy.rewriteProbes)` };
-  const timeoutSeconds = typeof probe.timeoutSeconds === 'number' && probe.timeoutSeconds >= 1 ? probe.timeoutSeconds : 1;
+  const timeoutSeconds = typeof probe.timeoutSeconds === 'number' && Number.isInteger(probe.timeoutSeconds) && probe.timeoutSeconds >= 1 ? probe.timeoutSeconds : 1;
   const path = appHealthPath(container.name, field);
   if (probe.httpGet) {
     const scheme = probe.httpGet.scheme ?? 'HTTP';
     if (scheme !== 'HTTP' && scheme !== 'HTTPS') return { untouched: `${name}: scheme ${JSON.stringify(scheme)} is neither HTTP nor HTTPS` };
     const target = targetPath(probe.httpGet.path);
     if (target === undefined) return { untouched: `${name}: path ${JSON.stringify(probe.httpGet.path)} cannot be forwarded as it is` };
-    const ownHost = (probe.httpGet.httpHeaders ?? []).some((h) => typeof h?.name === 'string' && h.name.toLowerCase() === 'host');
+    const headers = Array.isArray(probe.httpGet.httpHeaders) ? probe.httpGet.httpHeaders : [];
+    const ownHost = headers.some((h) => typeof h?.name === 'string' && h.name.toLowerCase() === 'host');
     return { probe: { path, check: scheme === 'HTTPS' ? 'https' : 'http', port, target, ...(ownHost ? { ownHost } : {}), timeoutSeconds } };
   }
   if (probe.tcpSocket) return { probe: { path, check: 'tcp', port, timeoutSeconds } };
   const service = probe.grpc?.service;
+  if (typeof service === 'string' && !carriedService(service)) return { untouched: `${name}: service ${JSON.stringify(service.slice(0, 40))} is not one line of text` };
   return { probe: { path, check: 'grpc', port, ...(typeof service === 'string' && service !== '' ? { service } : {}), timeoutSeconds } };
 }
 
@@ -149,7 +168,7 @@ function planOne(probe: Probe, container: Container, field: ProbeField, opts: Pr
 function rewritten(probe: Probe, path: string): Probe {
   const { httpGet, tcpSocket: _tcp, grpc: _grpc, ...timing } = probe;
   const headers = httpGet?.httpHeaders;
-  return { httpGet: { path, port: PROXY_PORTS.readiness, ...(headers !== undefined ? { httpHeaders: headers } : {}) }, ...timing };
+  return { httpGet: { path, port: PROXY_PORTS.readiness, ...(Array.isArray(headers) ? { httpHeaders: headers } : {}) }, ...timing };
 }
 
 function planContainer(c: Container, opts: ProbeOptions, plan: ProbePlan): Container {

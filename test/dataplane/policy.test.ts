@@ -96,13 +96,20 @@ describe(`a strict pod that allows one identity: Envoy ${ENVOY_VERSION}`, () => 
     const failing = await health('/app-health/side/readiness');
     assert.equal(failing.status, 503, JSON.stringify(failing));
     assert.equal(failing.body, 'failing');
-    // Nothing else of the app is reachable through the health listener.
+    // Nothing else of the app is reachable through the health listener: not another path,
+    // not the probe's path with a query of the caller's, not another method.
     assert.equal((await health('/app-health/app/other')).status, 404);
     assert.equal((await health('/healthz')).status, 404);
+    assert.equal((await health('/app-health/app/readiness?admin=1')).status, 404);
+    const post = await probe(m().d, { kind: 'tcp', host: IP.s, port: PROXY_PORTS.readiness, send: 'POST /app-health/app/readiness HTTP/1.1\r\nHost: s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n' });
+    assert.match(post.data ?? '', /^HTTP\/1\.1 404 /, JSON.stringify(post));
   });
 
   test('a gRPC probe passes while the service is SERVING and fails when it is not', async () => {
     await eventually('the gRPC startup probe to pass', async () => ((await health('/app-health/app/startup')).status === 200 ? true : undefined));
+    // 503 because the app said NOT_SERVING, not because nothing was asked yet: the check ran and failed.
+    await eventually('the proxy to have asked about "down" and been told NOT_SERVING', async () =>
+      ((await stats(s(), '^cluster\\.app_health_side_liveness\\.health_check\\.failure$')).get('cluster.app_health_side_liveness.health_check.failure') ?? 0) >= 2 ? true : undefined);
     const down = await health('/app-health/side/liveness');
     assert.equal(down.status, 503, JSON.stringify(down));
   });

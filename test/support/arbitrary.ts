@@ -133,7 +133,7 @@ const probe = fc.oneof(
     { requiredKeys: ['httpGet'] },
   ),
   fc.record({ tcpSocket: fc.record({ port: probePort }), ...probeTiming }, { requiredKeys: ['tcpSocket'] }),
-  fc.record({ grpc: fc.record({ port: fc.integer({ min: 1, max: 65535 }), service: fc.constantFrom('', 'shop.Cart') }, { requiredKeys: ['port'] }), ...probeTiming }, { requiredKeys: ['grpc'] }),
+  fc.record({ grpc: fc.record({ port: fc.integer({ min: 1, max: 65535 }), service: fc.constantFrom('', 'shop.Cart', 'line\nbreak') }, { requiredKeys: ['port'] }), ...probeTiming }, { requiredKeys: ['grpc'] }),
   fc.record({ exec: fc.constant({ command: ['true'] }), ...probeTiming }, { requiredKeys: ['exec'] }),
 );
 

@@ -148,7 +148,7 @@ describe('probes pointed at the health listener', () => {
     assert.deepEqual(plan.originals, { app: { startupProbe: original.startupProbe, readinessProbe: original.readinessProbe, livenessProbe: original.livenessProbe } });
     assert.deepEqual(plan.untouched, []);
   });
-  test('left as they were: exec, a port the redirect leaves alone, another host, an unknown port name, an odd scheme or path', () => {
+  test('left as they were: exec, a port the redirect leaves alone, another host, an unknown port name, an odd scheme, path or service', () => {
     const p = app({
       startupProbe: { exec: { command: ['true'] } },
       readinessProbe: { httpGet: { path: '/', port: 15021 } },
@@ -159,18 +159,34 @@ describe('probes pointed at the health listener', () => {
         ...p.spec.containers,
         { name: 'side', image: 'x', readinessProbe: { httpGet: { host: 'example.com', path: '/', port: 80 } }, livenessProbe: { httpGet: { path: '/a b', port: 80 } }, startupProbe: { httpGet: { path: '/', port: 80, scheme: 'FTP' } } },
         { name: 'metrics', image: 'x', readinessProbe: { httpGet: { path: '/', port: 9100 } } },
+        { name: 'odd', image: 'x', readinessProbe: { httpGet: { path: '//evil/x', port: 80 } }, livenessProbe: { httpGet: { path: '/%zz', port: 80 } }, startupProbe: { grpc: { port: 90, service: 'a\nb' } } },
       ],
     });
     const plan = planProbes(other, { redirect: { ...redirect, excludeInboundPorts: [9100] }, rewrite: true, native: true });
     assert.deepEqual(plan.appProbes, []);
     assert.equal(plan.containers[0], other.spec.containers[0], 'a container with nothing rewritten is the same object');
     assert.deepEqual(plan.originals, {});
+    // Only the ones a strict policy would then refuse are named; another host and a port the
+    // container does not have are none of its business.
     assert.deepEqual(plan.untouched, [
-      'livenessProbe of container app: port "nope" is not one of the container\'s ports',
       'startupProbe of container side: scheme "FTP" is neither HTTP nor HTTPS',
-      'readinessProbe of container side: it probes host "example.com", not the pod',
       'livenessProbe of container side: path "/a b" cannot be forwarded as it is',
+      'startupProbe of container odd: service "a\\nb" is not one line of text',
+      'readinessProbe of container odd: path "//evil/x" cannot be forwarded as it is',
+      'livenessProbe of container odd: path "/%zz" cannot be forwarded as it is',
     ]);
+  });
+  test('what Helm leaves behind: a null host or path is no host or path; odd headers are not the engine\'s to trip on', () => {
+    const p = app({ readinessProbe: { httpGet: { host: null, path: null, port: 8080, httpHeaders: 'x' } } as unknown as Container['readinessProbe'] });
+    const plan = planProbes(p, { redirect, rewrite: true, native: true });
+    assert.deepEqual(plan.appProbes, [{ path: '/app-health/app/readiness', check: 'http', port: 8080, target: '/', timeoutSeconds: 1 }]);
+    assert.deepEqual(plan.containers[0]!.readinessProbe, { httpGet: { path: '/app-health/app/readiness', port: 15021 } });
+  });
+  test('a strict pod whose probes all go through the proxy gets no warning', () => {
+    const p = app({ readinessProbe: { httpGet: { path: '/ready', port: 8080 } }, livenessProbe: { tcpSocket: { port: 8080 } }, startupProbe: { grpc: { port: 9000 } } });
+    const d = injectPod({ pod: { ...p, metadata: { ...p.metadata, annotations: { 'splice.dev/allow-from': 'shop/web' } } }, namespace: ns('shop', ENABLED), cluster: {}, config: DEFAULT_CONFIG });
+    assert.equal(d.result, 'inject');
+    assert.deepEqual(d.warnings, []);
   });
   test('a user sidecar\'s probes go through a native proxy, not through a regular one that starts after it', () => {
     const sidecar = { name: 'log-shipper', image: 'x', restartPolicy: 'Always', readinessProbe: { tcpSocket: { port: 5000 } } };
@@ -198,7 +214,7 @@ describe('probes pointed at the health listener', () => {
     const b = renderBootstrap(inputOf(p));
     const health = json(listener(b, 'readiness'));
     // HTTP: a route to the app's port on the pod's address, the original path, the Host the kubelet would send.
-    assert.match(health, /"match":\{"path":"\/app-health\/app\/readiness"\},"route":\{"cluster":"app_health_http_8080","prefix_rewrite":"\/ready","timeout":"0s","host_rewrite_literal":"10\.244\.1\.5:8080"\}/);
+    assert.match(health, /"match":\{"path":"\/app-health\/app\/readiness","headers":\[\{"name":":method","string_match":\{"exact":"GET"\}\},\{"name":":path","string_match":\{"exact":"\/app-health\/app\/readiness"\}\}\]\},"route":\{"cluster":"app_health_http_8080","prefix_rewrite":"\/ready","timeout":"0s","host_rewrite_literal":"10\.244\.1\.5:8080"\}/);
     // TCP: answered by a health_check filter from its cluster's active check.
     assert.match(health, /"headers":\[\{"name":":path","string_match":\{"exact":"\/app-health\/app\/liveness"\}\}\],"cluster_min_healthy_percentages":\{"app_health_app_liveness":\{"value":100\}\}/);
     const tcp = clusters(b).find((c) => c.name === 'app_health_app_liveness');

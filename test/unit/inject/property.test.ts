@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import fastJsonPatch from 'fast-json-patch';
 import { DEFAULT_CONFIG } from '../../../src/inject/config.js';
 import { injectPod } from '../../../src/inject/engine.js';
+import { parseBootstrapInput } from '../../../src/inject/bootstrap-input.js';
 import { patchBase64, patchText } from '../../../src/inject/patch.js';
 import type { Container, Pod } from '../../../src/inject/types.js';
 import { arbitraryApiPod, arbitraryGarbage, arbitraryNamespace, arbitraryPod, arbitraryVersion } from '../../support/arbitrary.js';
@@ -14,6 +15,8 @@ import { validatePod } from '../../support/pod-validation.js';
 
 const { applyPatch, compare } = fastJsonPatch;
 const RUNS = 5000;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 test(`random pods (${RUNS}): no exception, patch applies, idempotent`, () => {
   let injected = 0;
@@ -49,7 +52,7 @@ test(`random pods (${RUNS}): no exception, patch applies, idempotent`, () => {
 });
 
 test(`random pods of every kind (${RUNS} each): an injected pod is valid whenever the original is, and has no new warnings`, () => {
-  const seen = { windows: 0, budgeted: 0, proxyPort: 0, proxyUid: 0, nulls: 0, httpProbe: 0, tcpProbe: 0, grpcProbe: 0, probeLeft: 0 };
+  const seen = { windows: 0, budgeted: 0, proxyPort: 0, proxyUid: 0, nulls: 0, httpProbe: 0, tcpProbe: 0, grpcProbe: 0, probeLeft: 0, parsed: 0 };
   const enabled = fc.constant({ name: 'shop', labels: { 'splice.dev/inject': 'enabled' }, annotations: {} });
   for (const generator of [arbitraryPod, arbitraryApiPod]) {
     fc.assert(
@@ -78,6 +81,7 @@ test(`random pods of every kind (${RUNS} each): an injected pod is valid wheneve
           if (!was) continue;
           for (const field of ['startupProbe', 'readinessProbe', 'livenessProbe'] as const) {
             const now = c[field];
+            assert.equal(now === undefined, was[field] === undefined, `${c.name}.${field} is neither dropped nor made up`);
             if (now === undefined || JSON.stringify(now) === JSON.stringify(was[field])) {
               if (now !== undefined && now.exec === undefined) seen.probeLeft++;
               assert.equal(originals[c.name]?.[field], undefined, 'no original recorded for a probe left alone');
@@ -89,6 +93,15 @@ test(`random pods of every kind (${RUNS} each): an injected pod is valid wheneve
             const kind = was[field]?.httpGet ? 'httpProbe' : was[field]?.tcpSocket ? 'tcpProbe' : 'grpcProbe';
             seen[kind]++;
           }
+        }
+        // splice-init must take what it is given: the bootstrap input parses, as the kubelet
+        // expands it, for any namespace and service account the API server would have.
+        const sa = (pod.spec as { serviceAccountName?: string }).serviceAccountName ?? 'default';
+        if (DNS_LABEL.test(namespace.name) && DNS_SUBDOMAIN.test(sa)) {
+          const init = (d.pod.spec.initContainers ?? []).find((c) => c.name === 'splice-init');
+          const args = init?.args ?? [];
+          parseBootstrapInput((args[args.indexOf('--bootstrap-input') + 1] ?? '').replace('$(POD_IP)', '10.244.0.9'));
+          seen.parsed++;
         }
       }),
       { numRuns: RUNS },

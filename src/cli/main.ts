@@ -12,6 +12,7 @@ const USAGE = `usage: splice <command> [flags]
 commands:
   serve      run the admission webhook (--local: no cluster, self-signed certificate)
   inject     add the proxy to manifests: splice inject -f FILE|-
+  uninject   take out again what splice added: splice uninject -f FILE|-
   explain    say, per pod, whether and why splice injects it, and what would change
   iptables   print (or with --apply, install) the traffic-redirect rules
   version    print the version
@@ -27,6 +28,7 @@ type Command = (argv: string[], io: CliIO) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   serve: async (argv, io) => (await import('./serve.js')).serveCommand(argv, io),
   inject: async (argv, io) => (await import('./inject.js')).injectCommand(argv, io),
+  uninject: async (argv, io) => (await import('./uninject.js')).uninjectCommand(argv, io),
   explain: async (argv, io) => (await import('./explain.js')).explainCommand(argv, io),
   iptables: async (argv, io) => (await import('./iptables.js')).iptablesCommand(argv, io),
   version: async (_argv, io) => {

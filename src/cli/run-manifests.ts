@@ -71,6 +71,22 @@ export interface ManifestFacts {
 /** Runs the engine on every pod and pod template of the documents; other objects pass through. */
 export function injectManifests(input: unknown[], facts: ManifestFacts): { docs: unknown[]; results: PodResult[] } {
   const results: PodResult[] = [];
+  const docs = mapPodSites(input, (site, normalized, at) => {
+    const namespace = site.namespace ?? facts.defaultNamespace;
+    const decision = injectPod({ pod: site.pod, at, namespace: facts.namespaceFor(namespace), cluster: facts.cluster, config: facts.config });
+    results.push({ site, namespace, decision });
+    return decision.result === 'inject' ? site.replace(decision.pod) : normalized;
+  });
+  return { docs, results };
+}
+
+/**
+ * Calls `each` on every pod and pod template of the documents (v1 List items included) and
+ * puts what it returns in the document's place; other objects pass through as they came.
+ * `each` gets the site, the document without its null fields, and where the pod sits in
+ * the file (`items[2].spec.template.`).
+ */
+export function mapPodSites(input: unknown[], each: (site: PodSite, normalized: unknown, at: string) => unknown): unknown[] {
   // `at` is where the document sits in its file: `items[2].` inside a v1 List.
   const visit = (doc: unknown, at: string): unknown => {
     const items = listItems(doc);
@@ -88,10 +104,7 @@ export function injectManifests(input: unknown[], facts: ManifestFacts): { docs:
     if (!podSite(doc)) return doc;
     const normalized = withoutNullFields(doc);
     const site = podSite(normalized) as PodSite;
-    const namespace = site.namespace ?? facts.defaultNamespace;
-    const decision = injectPod({ pod: site.pod, at: `${at}${site.at}`, namespace: facts.namespaceFor(namespace), cluster: facts.cluster, config: facts.config });
-    results.push({ site, namespace, decision });
-    return decision.result === 'inject' ? site.replace(decision.pod) : normalized;
+    return each(site, normalized, `${at}${site.at}`);
   };
-  return { docs: input.map((doc) => visit(doc, '')), results };
+  return input.map((doc) => visit(doc, ''));
 }

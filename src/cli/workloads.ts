@@ -85,7 +85,9 @@ export function podSite(doc: unknown): PodSite | undefined {
       if (kind === 'Pod') return injected as unknown as Doc;
       const metadata = { ...(injected.metadata ?? {}) };
       if (owner) delete metadata.ownerReferences;
-      return setPath(doc, path, { ...base, metadata, spec: injected.spec } as Doc);
+      // Empty template metadata says nothing: a template uninjected back to none has none.
+      const { metadata: _old, ...rest } = base;
+      return setPath(doc, path, { ...(Object.keys(metadata).length > 0 ? { metadata } : {}), ...rest, spec: injected.spec } as Doc);
     },
   };
 }

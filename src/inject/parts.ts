@@ -19,6 +19,7 @@ import { proxyTexts } from './proxy-texts.js';
 import type { AppProbe } from './probes.js';
 import type { Container, Volume } from './types.js';
 import { SPLICE_VERSION } from '../version.js';
+import { partsHash, type InjectionStatus } from './status.js';
 
 export interface PartsPlan {
   namespace: string;
@@ -37,18 +38,12 @@ export interface InjectedParts {
   init: Container;
   proxy: Container;
   volumes: readonly Volume[];
-  /** Set on the pod over whatever it had: the SDS files' texts and splice.dev/status. */
+  /** Set on the pod over whatever it had: the SDS files' texts. */
   annotations: Readonly<Record<string, string>>;
   /** Set on the pod over whatever it had: splice.dev/injected. */
   labels: Readonly<Record<string, string>>;
-}
-
-/** What splice added, written to `splice.dev/status` (and read back by `isInjected`). */
-export interface InjectionStatus {
-  version: string;
-  containers: string[];
-  initContainers: string[];
-  volumes: string[];
+  /** splice.dev/status but for what depends on the pod's own shape (render.ts adds that). */
+  status: Readonly<InjectionStatus>;
 }
 
 // One memo per config: configs are deep-frozen and replaced, never changed, so the
@@ -76,13 +71,7 @@ function build(plan: PartsPlan, overrides: Overrides, config: Config): InjectedP
     allowFrom: overrides.allowFrom,
     appProbes: plan.appProbes,
   });
-  const status: InjectionStatus = {
-    version: SPLICE_VERSION,
-    containers: plan.native ? [] : [INJECTED_NAMES.proxy],
-    initContainers: plan.native ? [INJECTED_NAMES.init, INJECTED_NAMES.proxy] : [INJECTED_NAMES.init],
-    volumes: [INJECTED_NAMES.identityVolume, INJECTED_NAMES.initRunVolume, INJECTED_NAMES.proxyConfigVolume, INJECTED_NAMES.noApiTokenVolume],
-  };
-  return {
+  const parts = {
     init: initContainer(overrides, config, initResourcesWithin(plan.budgeted, config.init.resources), texts.bootstrapInput),
     proxy: proxyContainer(
       { native: plan.native, hold: plan.hold, resources: proxyResourcesWithin(plan.budgeted, overrides), drain: plan.drain },
@@ -93,10 +82,18 @@ function build(plan: PartsPlan, overrides: Overrides, config: Config): InjectedP
     annotations: {
       [KEYS.sdsCertificate]: texts.sdsCertificate,
       [KEYS.sdsTrustBundle]: texts.sdsTrustBundle,
-      [KEYS.status]: JSON.stringify(status),
     },
     labels: { [KEYS.injected]: 'true' },
   };
+  const status: InjectionStatus = {
+    version: SPLICE_VERSION,
+    containers: plan.native ? [] : [INJECTED_NAMES.proxy],
+    initContainers: plan.native ? [INJECTED_NAMES.init, INJECTED_NAMES.proxy] : [INJECTED_NAMES.init],
+    volumes: parts.volumes.map((v) => v.name),
+    // Where the proxy sits (native or not) is in the containers' fields already.
+    hash: partsHash(parts),
+  };
+  return { ...parts, status };
 }
 
 // Envoy reloads certificates only when they come through SDS, and file-based SDS needs

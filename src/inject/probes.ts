@@ -200,7 +200,12 @@ function planContainer(c: Container, opts: ProbeOptions, plan: ProbePlan): Conta
  */
 export function planProbes(pod: Pod, opts: ProbeOptions): ProbePlan {
   const plan: ProbePlan = { containers: pod.spec.containers, initContainers: pod.spec.initContainers, appProbes: [], originals: {}, untouched: [] };
-  plan.containers = pod.spec.containers.map((c) => planContainer(c, opts, plan));
+  // Paths and originals go by container name: a name used twice (a pod the API server
+  // refuses) would mix up two containers' probes, so neither is touched.
+  const names = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])].map((c) => c.name);
+  const once = (c: Container) => names.indexOf(c.name) === names.lastIndexOf(c.name);
+  const planIfUnique = (c: Container) => (once(c) ? planContainer(c, opts, plan) : c);
+  plan.containers = pod.spec.containers.map(planIfUnique);
   const init = pod.spec.initContainers;
   if (init) {
     plan.initContainers = init.map((c) => {
@@ -212,7 +217,7 @@ export function planProbes(pod: Pod, opts: ProbeOptions): ProbePlan {
         plan.untouched.push(`probes of init container ${c.name}: it starts before splice-proxy, which is not a native sidecar here`);
         return c;
       }
-      return planContainer(c, opts, plan);
+      return planIfUnique(c);
     });
   }
   return plan;

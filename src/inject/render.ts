@@ -12,6 +12,7 @@
 import type { Config } from './config.js';
 import { DEFAULT_CONTAINER_ANNOTATION, KEYS } from './keys.js';
 import type { ProbePlan } from './probes.js';
+import { CREATABLE_FIELDS, formatStatus } from './status.js';
 import type { Overrides } from './overrides.js';
 import type { BudgetedResource } from './pod-resources.js';
 import { injectedParts } from './parts.js';
@@ -67,12 +68,19 @@ export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config:
 
   const annotations: Record<string, string> = copy(pod.metadata?.annotations ?? {});
   const firstApp = spec.containers[0]?.name;
-  if (firstApp !== undefined && annotations[DEFAULT_CONTAINER_ANNOTATION] === undefined) {
+  const defaultContainer = firstApp !== undefined && annotations[DEFAULT_CONTAINER_ANNOTATION] === undefined;
+  if (defaultContainer) {
     // Keeps `kubectl logs` and `kubectl exec` pointed at the app, not at Envoy.
     annotations[DEFAULT_CONTAINER_ANNOTATION] = firstApp;
   }
   for (const [key, value] of Object.entries(parts.annotations)) set(annotations, key, value);
   if (plan.probes.appProbes.length > 0) set(annotations, KEYS.originalProbes, JSON.stringify(plan.probes.originals));
+  // What uninjection needs to give the pod back exactly as it came (uninject.ts).
+  const created = CREATABLE_FIELDS.filter((field) => {
+    const [outer, inner] = field.split('.') as ['metadata' | 'spec', string];
+    return (outer === 'metadata' ? pod.metadata : spec)?.[inner] === undefined;
+  });
+  set(annotations, KEYS.status, formatStatus({ ...parts.status, created, defaultContainer }));
   const labels: Record<string, string> = copy(pod.metadata?.labels ?? {});
   for (const [key, value] of Object.entries(parts.labels)) set(labels, key, value);
 

@@ -220,6 +220,24 @@ spec:
   });
 });
 
+describe('splice uninject', () => {
+  test('inject, then uninject: the manifests come back, probes and all; other kinds pass through', async () => {
+    const probed = DEPLOYMENT.replace('containers: [{name: app, image: example.com/app:1}]', 'containers: [{name: app, image: example.com/app:1, readinessProbe: {tcpSocket: {port: 8080}}}]');
+    const injected = await cli(['inject', '-f', '-'], `${probed}---\n${SERVICE}`);
+    assert.equal(injected.code, 0, injected.stderr);
+    assert.match(injected.stdout, /app-health/);
+    const back = await cli(['uninject', '-f', '-'], injected.stdout);
+    assert.equal(back.code, 0, back.stderr);
+    assert.deepEqual(parseAllDocuments(back.stdout).map((d) => d.toJS()), parseAllDocuments(`${probed}---\n${SERVICE}`).map((d) => d.toJS()));
+  });
+  test('a splice annotation that is not splice\'s stops the run, naming the object, with nothing on stdout', async () => {
+    const r = await cli(['uninject', '-f', '-'], BAD_POD.replace('splice.dev/proxy-cpu: lots', 'splice.dev/status: "not json"'));
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^error: Pod\/shop\/bad: annotation splice\.dev\/status is not JSON/);
+  });
+});
+
 describe('splice explain', () => {
   test('shows the decision, every reason and a diff of what changes', async () => {
     const r = await cli(['explain', '-f', '-'], DEPLOYMENT);

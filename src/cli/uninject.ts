@@ -1,0 +1,48 @@
+// `splice uninject -f FILE|-`: the manifests with everything splice added taken out
+// again (src/inject/uninject.ts), for every kind `splice inject` takes. A pod that cannot
+// be read fails the whole run and prints nothing on stdout, as inject does, so a pipeline
+// into `kubectl apply` never applies half of a set of manifests.
+
+import { parseArgs } from 'node:util';
+import { uninjectPod } from '../inject/uninject.js';
+import { readManifests, writeManifests } from './documents.js';
+import type { CliIO } from './io.js';
+import { UsageError } from './io.js';
+import { mapPodSites } from './run-manifests.js';
+
+export const UNINJECT_USAGE = `usage: splice uninject -f FILE|-
+
+Removes what splice added from every pod and pod template (Pod, Deployment, StatefulSet,
+DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, v1 List): its containers,
+init containers, volumes, annotations and label, and puts the app's probes back as they
+were. Objects splice did not inject pass through unchanged.
+
+  -f, --filename FILE         manifests to read (YAML or JSON, multi-document); - for standard input
+`;
+
+export async function uninjectCommand(argv: string[], io: CliIO): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.stdout(UNINJECT_USAGE);
+    return 0;
+  }
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { filename: { type: 'string', short: 'f' } }, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const manifests = await readManifests(values.filename, io);
+  const errors: string[] = [];
+  const docs = mapPodSites(manifests.docs, (site, normalized) => {
+    const r = uninjectPod(site.pod);
+    if (r.result === 'invalid') errors.push(`${site.label}: ${r.message}`);
+    if (r.result !== 'uninjected') return normalized;
+    return site.replace(r.pod);
+  });
+  if (errors.length > 0) {
+    for (const e of errors) io.stderr(`error: ${e}\n`);
+    return 1;
+  }
+  io.stdout(writeManifests({ ...manifests, docs }));
+  return 0;
+}

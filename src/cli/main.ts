@@ -14,6 +14,7 @@ commands:
   inject     add the proxy to manifests: splice inject -f FILE|-
   uninject   take out again what splice added: splice uninject -f FILE|-
   explain    say, per pod, whether and why splice injects it, and what would change
+  check      list running pods whose proxy differs from what splice would inject today
   iptables   print (or with --apply, install) the traffic-redirect rules
   version    print the version
 
@@ -30,6 +31,7 @@ const COMMANDS: Record<string, Command> = {
   inject: async (argv, io) => (await import('./inject.js')).injectCommand(argv, io),
   uninject: async (argv, io) => (await import('./uninject.js')).uninjectCommand(argv, io),
   explain: async (argv, io) => (await import('./explain.js')).explainCommand(argv, io),
+  check: async (argv, io) => (await import('./check.js')).checkCommand(argv, io),
   iptables: async (argv, io) => (await import('./iptables.js')).iptablesCommand(argv, io),
   version: async (_argv, io) => {
     io.stdout(`splice ${SPLICE_VERSION}\n`);

@@ -31,7 +31,7 @@ import { TlsFileError, loadPairFiles, watchPairFiles } from '../tls/files.js';
 import { notAfter, splitPem, type CertPair } from '../tls/generate.js';
 import { localPki } from '../tls/local.js';
 import { buildOpsApp } from '../webhook/health.js';
-import { createLogger } from '../webhook/logger.js';
+import { createLogger, type LogLevel } from '../webhook/logger.js';
 import { createMetrics, type Metrics } from '../webhook/metrics.js';
 import { trustingNamespaceSource, type NamespaceSource } from '../webhook/namespace-source.js';
 import type { SkipEvents } from '../webhook/skip-events.js';
@@ -49,7 +49,10 @@ Runs the admission webhook: HTTPS on --port (path /inject), and plain HTTP on
                               self-signed certificate is made in memory
       --port N                webhook port (default ${DEFAULT_PORT})
       --metrics-port N        probes and metrics port (default ${DEFAULT_METRICS_PORT})
-      --host ADDR             address to listen on (default 0.0.0.0; 127.0.0.1 with --local)
+      --host ADDR             address to listen on (default 0.0.0.0; 127.0.0.1 with --local;
+                              :: for every IPv6 and IPv4 address, as an IPv6-only cluster needs)
+      --log-level LEVEL       debug, info, warn or error (default info); debug logs every
+                              review whole, with env values and credentials redacted
       --config FILE           splice config (YAML; default: built-in defaults)
       --tls-cert FILE         serving certificate (PEM), re-read when it changes
       --tls-key FILE          its private key (PEM); give both or neither
@@ -91,6 +94,7 @@ interface ServeFlags {
   tlsPollMs: number | undefined;
   identityController: boolean;
   discoveryPort: number;
+  logLevel: LogLevel;
   help: boolean;
 }
 
@@ -98,6 +102,14 @@ function port(flag: string, value: string | undefined, fallback: number): number
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value) || Number(value) > 65535) throw new UsageError(`${flag}: ${JSON.stringify(value)} is not a port (0-65535; 0 picks a free one)`);
   return Number(value);
+}
+
+const SERVE_LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+function logLevel(value: string | undefined): LogLevel {
+  if (value === undefined) return 'info';
+  if (!(SERVE_LOG_LEVELS as readonly string[]).includes(value)) throw new UsageError(`--log-level: ${JSON.stringify(value)} is not one of ${SERVE_LOG_LEVELS.join(', ')}`);
+  return value as LogLevel;
 }
 
 function pollSeconds(value: string | undefined): number | undefined {
@@ -125,6 +137,7 @@ export function parseServeFlags(argv: string[]): ServeFlags {
         'tls-poll-interval': { type: 'string' },
         'no-identity-controller': { type: 'boolean' },
         'discovery-port': { type: 'string' },
+        'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -147,6 +160,7 @@ export function parseServeFlags(argv: string[]): ServeFlags {
     tlsPollMs: pollSeconds(values['tls-poll-interval']),
     identityController: !local && values['no-identity-controller'] !== true,
     discoveryPort: port('--discovery-port', values['discovery-port'], DISCOVERY_PORT),
+    logLevel: logLevel(values['log-level']),
     help: values.help === true,
   };
   if (flags.host.trim() === '') throw new UsageError('--host: must not be empty');
@@ -216,7 +230,7 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
     return 2;
   }
 
-  const logger = createLogger('info', (await io.logDestination?.()) ?? { write: (line: string) => io.stdout(line) });
+  const logger = createLogger(flags.logLevel, (await io.logDestination?.()) ?? { write: (line: string) => io.stdout(line) });
   const env = deps.env ?? process.env;
   config = injectorNamespace(config, env, logger);
   const metrics = createMetrics();

@@ -86,6 +86,7 @@ describe('splice serve flags', () => {
     ['the same port twice', ['--port', '9000', '--metrics-port', '9000'], /must differ/],
     ['an unknown flag', ['--insecure'], /Unknown option '--insecure'/],
     ['a poll interval that is not seconds', ['--tls-poll-interval', '1m'], /--tls-poll-interval: "1m" is not a number of seconds/],
+    ['a log level it does not have', ['--log-level', 'verbose'], /--log-level: "verbose" is not one of debug, info, warn, error/],
   ];
   for (const [name, argv, message] of cases) {
     test(`${name} → exit 2`, async () => {
@@ -148,6 +149,26 @@ async function startWarning(config: string, marker: string): Promise<Record<stri
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+describe('splice serve --log-level', () => {
+  test('warn: the same start, without its info lines, and warnings still logged', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'splice-serve-level-'));
+    const file = join(dir, 'config.yaml');
+    await writeFile(file, 'init:\n  image: registry.example:5000/splice:0.1.0\n');
+    const serve = startServe(['--local', '--port', '0', '--metrics-port', '0', '--config', file, '--log-level', 'warn']);
+    try {
+      // Not even "splice listening", an info line: the warning, then a moment for any more.
+      await eventually(() => serve.stdout().includes('init.image is not splice'));
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.doesNotMatch(serve.stdout(), /"splice listening"/);
+      const levels = serve.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { level: number }).level);
+      assert.ok(levels.length > 0 && levels.every((l) => l >= 40), `levels logged: ${levels.join(', ')}`);
+    } finally {
+      serve.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('splice serve --local warns at start about a config that cannot work as meant', () => {
   test('an init image of another version: names the image and its own version', async () => {

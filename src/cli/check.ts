@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_CONFIG, parseConfig, type Config } from '../inject/config.js';
 import { namespaceInjects } from '../inject/decide.js';
+import { installationName } from '../inject/installation.js';
 import { checkPod, type PodCheck } from '../inject/drift.js';
 import type { NamespaceFacts } from '../inject/types.js';
 import { SPLICE_VERSION } from '../version.js';
@@ -24,6 +25,8 @@ Exit 1 when any pod needs a restart, 0 when none does.
 
   -n, --namespace NAME        only this namespace (default: all)
       --splice-namespace NAME where splice runs; its ConfigMap splice holds the config (default: splice-system)
+      --revision NAME         check against that revision of splice (its ConfigMap splice-NAME,
+                              and the namespaces labeled splice.dev/rev=NAME) (default: the default one)
       --config FILE           compare with this config instead of the ConfigMap's
   -o, --output text|json      json: one object, for scripts (default: text)
 `;
@@ -111,9 +114,9 @@ export function formatText(groups: readonly WorkloadReport[], checked: number, s
   return `${lines.join('\n')}\n`;
 }
 
-async function configFrom(flag: string | undefined, text: string | undefined, spliceNamespace: string): Promise<{ config: Config; source: string }> {
+async function configFrom(flag: string | undefined, text: string | undefined, configMap: string): Promise<{ config: Config; source: string }> {
   if (flag !== undefined) return { config: await loadConfig(flag), source: `--config ${flag}` };
-  const source = `ConfigMap ${spliceNamespace}/splice`;
+  const source = `ConfigMap ${configMap}`;
   if (text === undefined) return { config: DEFAULT_CONFIG, source: `the built-in defaults (no ${source} with config.yaml)` };
   let doc: unknown;
   try {
@@ -136,6 +139,7 @@ export async function checkCommand(argv: string[], io: CliIO): Promise<number> {
       options: {
         namespace: { type: 'string', short: 'n' },
         'splice-namespace': { type: 'string' },
+        revision: { type: 'string' },
         config: { type: 'string' },
         output: { type: 'string', short: 'o' },
       },
@@ -148,6 +152,8 @@ export async function checkCommand(argv: string[], io: CliIO): Promise<number> {
   const output = values.output ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError(`--output: ${JSON.stringify(output)} is neither text nor json`);
   const spliceNamespace = values['splice-namespace'] ?? 'splice-system';
+  const revision = values.revision ?? '';
+  if (revision !== '' && !/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/.test(revision)) throw new UsageError(`--revision: ${JSON.stringify(revision)} is not a revision name (a DNS label of at most 40 characters)`);
 
   const { loadKubeConfig } = await import('../kube/client.js');
   const { listClusterPods, controllerOf } = await import('../kube/cluster-pods.js');
@@ -159,10 +165,11 @@ export async function checkCommand(argv: string[], io: CliIO): Promise<number> {
     io.stderr(`splice check: ${e.message}\n`);
     return 1;
   }
-  const cluster = await listClusterPods(kc, spliceNamespace, values.namespace);
-  const loaded = await configFrom(values.config, cluster.configText, spliceNamespace);
+  const configMap = installationName(revision);
+  const cluster = await listClusterPods(kc, spliceNamespace, configMap, values.namespace);
+  const loaded = await configFrom(values.config, cluster.configText, `${spliceNamespace}/${configMap}`);
   // As `splice serve` runs it: in its own namespace, whatever the file says.
-  const config: Config = Object.freeze({ ...loaded.config, injectorNamespace: spliceNamespace });
+  const config: Config = Object.freeze({ ...loaded.config, injectorNamespace: spliceNamespace, revision });
 
   const reports: PodReport[] = [];
   for (const pod of cluster.pods) {

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { hostname } from 'node:os';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ConfigError, ipv6Redirected, meshCidrList, type Config } from '../inject/config.js';
+import { ConfigError, ipv6Redirected, meshCidrList, parseConfig, type Config } from '../inject/config.js';
 import { isIPv6Cidr } from '../iptables/options.js';
 import { SPLICE_VERSION } from '../version.js';
 import { DISCOVERY_PORT } from '../inject/bootstrap.js';
@@ -201,6 +201,19 @@ function injectorNamespace(config: Config, env: NodeJS.ProcessEnv, logger: Logge
   return Object.freeze({ ...config, injectorNamespace: fromEnv });
 }
 
+/**
+ * The revision: SPLICE_REVISION (the pod's label splice.dev/revision, which the revision
+ * overlay of the manifests sets) wins over the config, so one name in the overlay makes
+ * the revision. Checked as the config key is.
+ */
+function revisionFromEnv(config: Config, env: NodeJS.ProcessEnv, logger: Logger): Config {
+  const fromEnv = env.SPLICE_REVISION?.trim();
+  if (!fromEnv || fromEnv === config.revision) return config;
+  const checked = parseConfig({ revision: fromEnv }).revision;
+  if (config.revision !== '') logger.warn({ config: config.revision, SPLICE_REVISION: fromEnv }, 'revision in the config differs from SPLICE_REVISION; using SPLICE_REVISION');
+  return Object.freeze({ ...config, revision: checked });
+}
+
 function recordExpiry(metrics: Metrics, serving: CertPair, caBundle: string | undefined): void {
   metrics.recordCertificateExpiry('serving', notAfter(serving.cert));
   const ca = caBundle === undefined ? undefined : splitPem(caBundle)[0];
@@ -233,6 +246,13 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
   const logger = createLogger(flags.logLevel, (await io.logDestination?.()) ?? { write: (line: string) => io.stdout(line) });
   const env = deps.env ?? process.env;
   config = injectorNamespace(config, env, logger);
+  try {
+    config = revisionFromEnv(config, env, logger);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    io.stderr(`splice serve: SPLICE_REVISION: ${e.problems.join('; ')}\n`);
+    return 2;
+  }
   const metrics = createMetrics();
   const stops: Array<() => unknown> = [];
   let namespaces: NamespaceSource | undefined;
@@ -349,6 +369,7 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
     } else {
       const manager = clusterWebhookTls(kc, {
         namespace: config.injectorNamespace,
+        revision: config.revision,
         logger,
         onChange: (m) => swap(m.serving, m.caBundle),
         ...(flags.tlsPollMs !== undefined ? { pollIntervalMs: flags.tlsPollMs } : {}),

@@ -51,7 +51,7 @@ export function trafficLines(result: PodResult, config: Config): string[] {
       ? `      to ${list(mesh)} (proxy.meshCidrs): mTLS as the identity below, to the peer's proxy on port ${PROXY_PORTS.mtls}; anywhere else: as the app sent it`
       : `      to a pod address: as the app sent it, ${allMesh.length === 0 ? 'proxy.meshCidrs is empty' : 'proxy.meshCidrs names IPv6 networks only'}, so no pod address is given mTLS`,
     config.proxy.serviceDiscovery
-      ? `      to a Service's ClusterIP that splice's discovery (${discoveryHost(config.injectorNamespace)}:${DISCOVERY_PORT}) told of: to one of its ready endpoints, mTLS to a meshed one (which must prove its own service account), as sent to the others; any other ClusterIP: as the app sent it`
+      ? `      to a Service's ClusterIP that splice's discovery (${discoveryHost(config.injectorNamespace, config.revision)}:${DISCOVERY_PORT}) told of: to one of its ready endpoints, mTLS to a meshed one (which must prove its own service account), as sent to the others; any other ClusterIP: as the app sent it`
       : '      to a Service\'s ClusterIP: as the app sent it, kube-proxy picks the endpoint (proxy.serviceDiscovery: false)',
     ...(unusedMesh.length > 0 ? [`      ${list(unusedMesh)} (proxy.meshCidrs): no mTLS, IPv6 is not redirected (proxy.ipv6: ${config.proxy.ipv6})`] : []),
     `    inbound: ${inboundTo} goes through the proxy, except: ports ${list(inboundSkips)}`,

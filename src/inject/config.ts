@@ -31,6 +31,12 @@ export interface Config {
   podSecurityConflict: PodSecurityConflict;
   /** What the webhook answers when it cannot handle a pod (a bug, a missing namespace): refuse it, or let it through unchanged. */
   onError: OnError;
+  /**
+   * Which revision of splice this is: '' for the default one, which injects namespaces
+   * without a splice.dev/rev label; a name for one that injects only the namespaces
+   * labeled splice.dev/rev=<name> (revision.ts).
+   */
+  revision: string;
   proxy: {
     image: string;
     imagePullPolicy?: string;
@@ -108,6 +114,7 @@ export const DEFAULT_CONFIG: Config = deepFreeze({
   trustDomain: 'cluster.local',
   podSecurityConflict: 'skip',
   onError: 'deny',
+  revision: '',
   proxy: {
     image: 'docker.io/envoyproxy/envoy:v1.40.0',
     uid: 1337,
@@ -182,6 +189,10 @@ const dnsLabel = (v: unknown) =>
 const trustDomain = (v: unknown) =>
   typeof v === 'string' && /^[a-z0-9]([-a-z0-9.]{0,253}[a-z0-9])?$/.test(v) ? undefined : 'must be a lowercase DNS name';
 const pullPolicy = oneOf(['Always', 'IfNotPresent', 'Never']);
+// splice-<revision>-webhook-tls must stay a valid Service and label value: a DNS label of
+// at most 40 characters keeps every derived name inside 63.
+const revisionName = (v: unknown) =>
+  typeof v === 'string' && (v === '' || /^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/.test(v)) ? undefined : 'must be "" (the default revision) or a DNS label of at most 40 characters';
 
 function section(r: Reader, obj: Record<string, unknown>, path: string, key: string): Record<string, unknown> {
   if (!(key in obj)) return {};
@@ -268,7 +279,7 @@ export function parseConfig(doc: unknown): Config {
   if (doc === null || doc === undefined) return DEFAULT_CONFIG;
   if (!isRecord(doc)) throw new ConfigError([`config must be a mapping (got ${JSON.stringify(doc)})`]);
   const d = DEFAULT_CONFIG;
-  unknownKeys(r, doc, '', ['defaultPolicy', 'injectorNamespace', 'trustDomain', 'podSecurityConflict', 'onError', 'proxy', 'init', 'redirect', 'identity']);
+  unknownKeys(r, doc, '', ['defaultPolicy', 'injectorNamespace', 'trustDomain', 'podSecurityConflict', 'onError', 'revision', 'proxy', 'init', 'redirect', 'identity']);
 
   const p = section(r, doc, '', 'proxy');
   unknownKeys(r, p, 'proxy.', ['image', 'imagePullPolicy', 'uid', 'logLevel', 'resources', 'nativeSidecar', 'holdApplication', 'holdCommand', 'drainSeconds', 'meshCidrs', 'ipv6', 'maxConnections', 'serviceDiscovery', 'inboundPolicy', 'rewriteProbes']);
@@ -300,6 +311,7 @@ export function parseConfig(doc: unknown): Config {
     trustDomain: pick(r, doc, '', 'trustDomain', d.trustDomain, trustDomain),
     podSecurityConflict: pick(r, doc, '', 'podSecurityConflict', d.podSecurityConflict, oneOf(['skip', 'deny'])),
     onError: pick(r, doc, '', 'onError', d.onError, oneOf(['deny', 'allow'])),
+    revision: pick(r, doc, '', 'revision', d.revision, revisionName),
     proxy: {
       image: pick(r, p, 'proxy.', 'image', d.proxy.image, nonEmptyString),
       ...(proxyPull ? { imagePullPolicy: proxyPull } : {}),

@@ -76,6 +76,8 @@ export function decide(pod: Pod, ns: NamespaceFacts, config: Config): Verdict {
     const note = podChoice.choice === 'in' ? '; a pod cannot opt back in' : '';
     skip.push(reason('namespace_disabled', `namespace ${ns.name} is labeled ${KEYS.inject}=disabled${note}`));
   }
+  const otherRevision = revisionMismatch(ns, config);
+  if (otherRevision) skip.push(reason('other_revision', otherRevision));
   if (skip.length > 0) return { verdict: 'skip', reasons: skip, warnings };
 
   const inject: Reason[] = [];
@@ -84,6 +86,9 @@ export function decide(pod: Pod, ns: NamespaceFacts, config: Config): Verdict {
   }
   if (nsChoice === 'enabled') {
     inject.push(reason('namespace_enabled', `namespace ${ns.name} is labeled ${KEYS.inject}=enabled`));
+  } else if (config.revision !== '') {
+    // This revision's own label enables the namespace, as splice.dev/inject=enabled does for the default one.
+    inject.push(reason('namespace_enabled', `namespace ${ns.name} is labeled ${KEYS.revision}=${config.revision}`));
   }
   if (inject.length === 0 && config.defaultPolicy === 'enabled') {
     inject.push(reason('default_policy_enabled', 'the config\'s defaultPolicy is enabled and neither the pod nor its namespace says otherwise'));
@@ -106,8 +111,31 @@ export function decide(pod: Pod, ns: NamespaceFacts, config: Config): Verdict {
 export function namespaceInjects(ns: NamespaceFacts, config: Config): boolean {
   if ((SYSTEM_NAMESPACES as readonly string[]).includes(ns.name) || ns.name === config.injectorNamespace) return false;
   const label = ns.labels[KEYS.inject];
-  if (label === 'enabled') return true;
-  return label !== 'disabled' && config.defaultPolicy === 'enabled';
+  if (label === 'disabled' || revisionMismatch(ns, config)) return false;
+  if (label === 'enabled' || config.revision !== '') return true;
+  return config.defaultPolicy === 'enabled';
+}
+
+/** Whether some revision of splice injects pods that say nothing in `ns`: namespaceInjects, for any revision. */
+export function namespaceMeshed(ns: NamespaceFacts, config: Config): boolean {
+  // As the revision the namespace belongs to would decide (the default one without a label).
+  const revision = Object.hasOwn(ns.labels, KEYS.revision) ? (ns.labels[KEYS.revision] ?? '') : '';
+  return namespaceInjects(ns, revision === config.revision ? config : { ...config, revision });
+}
+
+/**
+ * Why this revision of splice leaves the namespace to another, or undefined when it is
+ * its own: a namespace labeled splice.dev/rev=<name> belongs to revision <name>, one
+ * without the label to the default revision (config.revision '').
+ */
+export function revisionMismatch(ns: NamespaceFacts, config: Config): string | undefined {
+  const labeled = Object.hasOwn(ns.labels, KEYS.revision) ? ns.labels[KEYS.revision] : undefined;
+  const wanted = labeled ?? '';
+  if (wanted === config.revision) return undefined;
+  const mine = config.revision === '' ? 'the default revision' : `revision ${config.revision}`;
+  return labeled === undefined
+    ? `namespace ${ns.name} has no ${KEYS.revision} label: the default revision of splice injects it, not ${mine}`
+    : `namespace ${ns.name} is labeled ${KEYS.revision}=${labeled}: revision ${labeled || '(empty)'} of splice injects it, not ${mine}`;
 }
 
 interface PodChoice {

@@ -3,6 +3,8 @@ export const PREFIX = 'splice.dev/';
 
 export const KEYS = {
   inject: 'splice.dev/inject',
+  // Namespace label: which revision of splice injects the namespace (revision.ts).
+  revision: 'splice.dev/rev',
   status: 'splice.dev/status',
   proxyCpu: 'splice.dev/proxy-cpu',
   proxyMemory: 'splice.dev/proxy-memory',

@@ -87,6 +87,7 @@ function build(plan: PartsPlan, overrides: Overrides, config: Config): InjectedP
   };
   const status: InjectionStatus = {
     version: SPLICE_VERSION,
+    ...(config.revision ? { revision: config.revision } : {}),
     containers: plan.native ? [] : [INJECTED_NAMES.proxy],
     initContainers: plan.native ? [INJECTED_NAMES.init, INJECTED_NAMES.proxy] : [INJECTED_NAMES.init],
     volumes: parts.volumes.map((v) => v.name),

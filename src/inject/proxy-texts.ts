@@ -7,6 +7,7 @@ import { DISCOVERY_PORT, type BootstrapInput } from './bootstrap.js';
 import { renderSdsFiles, SDS_FILES } from './bootstrap.js';
 import { formatBootstrapInput } from './bootstrap-input.js';
 import { ipv6Redirected, meshCidrList, type Config } from './config.js';
+import { installationName } from './installation.js';
 import { IDENTITY_MOUNT_PATH } from './keys.js';
 import { boundedMemo } from './memo.js';
 
@@ -18,11 +19,12 @@ export interface ProxyTexts {
 }
 
 /**
- * The name of splice's Service as a pod resolves it: relative to the cluster domain, which
- * the pod's resolv.conf search path completes (Kubernetes DNS spec: `<svc>.<ns>.svc`).
+ * The name of splice's Service (this revision's, installation.ts) as a pod resolves it:
+ * relative to the cluster domain, which the pod's resolv.conf search path completes
+ * (Kubernetes DNS spec: `<svc>.<ns>.svc`).
  */
-export function discoveryHost(injectorNamespace: string): string {
-  return `splice.${injectorNamespace}.svc`;
+export function discoveryHost(injectorNamespace: string, revision = ''): string {
+  return `${installationName(revision)}.${injectorNamespace}.svc`;
 }
 
 /** The env var POD_IP (status.podIP), as the kubelet expands it in splice-init's args. */
@@ -45,7 +47,7 @@ export function bootstrapInput(namespace: string, serviceAccount: string, config
     maxConnections: config.proxy.maxConnections,
     ipv6: ipv6Redirected(config),
     ...(config.proxy.serviceDiscovery
-      ? { discovery: { host: discoveryHost(config.injectorNamespace), port: DISCOVERY_PORT, namespace: config.injectorNamespace } }
+      ? { discovery: { host: discoveryHost(config.injectorNamespace, config.revision), port: DISCOVERY_PORT, namespace: config.injectorNamespace } }
       : {}),
     inboundPolicy: inbound.inboundPolicy,
     ...(inbound.allowFrom?.length ? { allowFrom: inbound.allowFrom } : {}),

@@ -13,6 +13,8 @@ export const REASON_IDS = [
   'pod_opted_out',
   'namespace_disabled',
   'not_enabled',
+  // skip: another revision of splice injects this namespace (splice.dev/rev)
+  'other_revision',
   // skip or deny, per config: Pod Security would reject splice-init
   'pod_security_conflict',
   // skip: the pod runs on nodes that cannot run splice's Linux containers

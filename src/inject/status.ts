@@ -13,6 +13,8 @@ export type CreatableField = (typeof CREATABLE_FIELDS)[number];
 export interface InjectionStatus {
   /** The splice version that injected the pod. */
   version: string;
+  /** The revision of splice that injected it (config `revision`); absent: the default one. */
+  revision?: string;
   /** Names of what splice added, to remove them again. */
   containers: string[];
   initContainers: string[];
@@ -38,6 +40,7 @@ export function partsHash(parts: unknown): string {
 export function formatStatus(s: InjectionStatus): string {
   return JSON.stringify({
     version: s.version,
+    ...(s.revision ? { revision: s.revision } : {}),
     containers: s.containers,
     initContainers: s.initContainers,
     volumes: s.volumes,
@@ -71,6 +74,7 @@ export function readStatus(pod: Pod): InjectionStatus | undefined {
   const created = stringList(o.created) ? o.created.filter((f): f is CreatableField => (CREATABLE_FIELDS as readonly string[]).includes(f)) : undefined;
   return {
     version: o.version,
+    ...(typeof o.revision === 'string' && o.revision !== '' ? { revision: o.revision } : {}),
     containers: o.containers,
     initContainers: o.initContainers,
     volumes: o.volumes,

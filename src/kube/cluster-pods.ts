@@ -25,7 +25,8 @@ export interface ClusterPods {
   replicaSetOwners: Map<string, OwnerRef>;
 }
 
-export const CONFIG_MAP = { name: 'splice', key: 'config.yaml' } as const;
+/** The key of the config in a revision's ConfigMap (`splice`, or `splice-<revision>`). */
+export const CONFIG_KEY = 'config.yaml';
 
 /** The object's controller, as its ownerReferences say (the one with controller: true). */
 export function controllerOf(refs: Array<{ kind: string; name: string; controller?: boolean }> | undefined): OwnerRef | undefined {
@@ -36,19 +37,20 @@ export function controllerOf(refs: Array<{ kind: string; name: string; controlle
 /**
  * Lists what `splice check` compares.
  *
- * @param spliceNamespace where splice runs and its ConfigMap `splice` is
+ * @param spliceNamespace where splice runs and its ConfigMap is
+ * @param configMap the ConfigMap of the revision checked against (`splice`, `splice-<revision>`)
  * @param namespace only this namespace's pods and ReplicaSets; undefined: every namespace
  * @throws KubeAccessError from serverVersion, or the client's error (described) when a list is refused
  */
-export async function listClusterPods(kc: KubeConfig, spliceNamespace: string, namespace?: string): Promise<ClusterPods> {
+export async function listClusterPods(kc: KubeConfig, spliceNamespace: string, configMap: string, namespace?: string): Promise<ClusterPods> {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   const version = await serverVersion(kc);
   let configText: string | undefined;
   try {
-    configText = (await core.readNamespacedConfigMap({ name: CONFIG_MAP.name, namespace: spliceNamespace })).data?.[CONFIG_MAP.key];
+    configText = (await core.readNamespacedConfigMap({ name: configMap, namespace: spliceNamespace })).data?.[CONFIG_KEY];
   } catch (err) {
-    if (!isNotFound(err)) throw new Error(`reading ConfigMap ${spliceNamespace}/${CONFIG_MAP.name}: ${describeKubeError(err)}`);
+    if (!isNotFound(err)) throw new Error(`reading ConfigMap ${spliceNamespace}/${configMap}: ${describeKubeError(err)}`);
   }
   const list = async <T>(what: string, call: () => Promise<{ items: T[] }>): Promise<T[]> => {
     try {

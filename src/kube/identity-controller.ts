@@ -2,7 +2,7 @@
 // that needs one, so the admission webhook never writes anything (sideEffects: None).
 //
 // Which service accounts: every one in a namespace where injection is on
-// (`namespaceInjects`), and every one used by a pod splice injected (an opted-in pod
+// of any revision (`namespaceMeshed`), and every one used by a pod splice injected (an opted-in pod
 // elsewhere). For each, the Secret is created, repaired when edited or deleted, renewed
 // at two thirds of its lifetime and when the CA changes, and deleted once nothing needs
 // it. A Secret is owned by its ServiceAccount, so deleting the account deletes it.
@@ -20,7 +20,7 @@ import type { MeshCa } from '../identity/ca.js';
 import { issueIdentity } from '../identity/issue.js';
 import { assessSecret, identitySecret, renewalTime, type ObservedSecret } from '../identity/secret.js';
 import type { Config } from '../inject/config.js';
-import { namespaceInjects } from '../inject/decide.js';
+import { namespaceMeshed } from '../inject/decide.js';
 import { identitySecretName } from '../inject/keys.js';
 import type { NamespaceFacts } from '../inject/types.js';
 import type { IdentityMetrics } from '../webhook/metrics.js';
@@ -201,7 +201,7 @@ export class IdentityController {
   }
 
   #wanted(key: string, namespace: string, ns: NamespaceFacts | undefined): boolean {
-    if (ns !== undefined && namespaceInjects(ns, this.#o.config)) return true;
+    if (ns !== undefined && namespaceMeshed(ns, this.#o.config)) return true;
     if (namespace === this.#o.config.injectorNamespace) return false;
     return this.#o.caches.usedByInjectedPod(key);
   }

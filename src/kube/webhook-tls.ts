@@ -40,9 +40,11 @@ import {
   type CertPair,
 } from '../tls/generate.js';
 import { describeKubeError, isConflict, isNotFound } from './errors.js';
+import { installationName, webhookTlsSecretName } from '../inject/installation.js';
 
-export const TLS_SECRET_NAME = 'splice-webhook-tls';
-export const WEBHOOK_CONFIGURATION_NAME = 'splice';
+/** The default revision's Secret and webhook configuration (another revision's: installation.ts). */
+export const TLS_SECRET_NAME = webhookTlsSecretName('');
+export const WEBHOOK_CONFIGURATION_NAME = installationName('');
 export const POLL_INTERVAL_MS = 30_000;
 
 const YEAR_MS = 365 * 24 * 60 * 60 * 1000;
@@ -67,6 +69,8 @@ export interface WebhookTlsOptions {
   webhooks: WebhookConfigApi;
   /** The injector namespace: where the Secret lives and what the certificate names. */
   namespace: string;
+  /** Which revision of splice (config `revision`): it names the Secret, the Service the certificate is for, and the webhook configuration. Default '' (installation.ts). */
+  revision?: string;
   logger: Logger;
   /** Called when a new serving certificate should be served (not for the first one, which ensure() returns). */
   onChange?: (material: TlsMaterial) => void;
@@ -87,7 +91,7 @@ const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 const unb64 = (s: string | undefined): string | undefined => (s === undefined ? undefined : Buffer.from(s, 'base64').toString('utf8'));
 
 /** Reads the Secret's data and says what is unusable, without judging age. */
-function parseSecret(secret: V1Secret, namespace: string, now: Date): Parsed {
+function parseSecret(secret: V1Secret, namespace: string, now: Date, service: string): Parsed {
   const data = secret.data ?? {};
   const problems: string[] = [];
   const caPem = unb64(data['ca.crt']);
@@ -118,7 +122,7 @@ function parseSecret(secret: V1Secret, namespace: string, now: Date): Parsed {
     const problem = checkPair({ cert, key });
     if (problem) problems.push(`tls.crt/tls.key: ${problem}`);
     else if (!signer || !issuedBy(cert, signer.cert)) problems.push('tls.crt is not signed by the CA in ca.crt');
-    else if (!coversNamespace(cert, namespace)) problems.push(`tls.crt does not name splice.${namespace}.svc`);
+    else if (!coversNamespace(cert, namespace, service)) problems.push(`tls.crt does not name ${service}.${namespace}.svc`);
     else serving = { cert, key };
   }
   return { resourceVersion: secret.metadata?.resourceVersion, cas, signer, serving, problems };
@@ -133,7 +137,7 @@ function renewalNeeded(p: Parsed, now: Date): { ca: boolean; why: string } | und
   return undefined;
 }
 
-async function renew(p: Parsed, namespace: string, now: Date, renewCA: boolean): Promise<{ signer: CertPair; cas: string[]; serving: CertPair }> {
+async function renew(p: Parsed, namespace: string, now: Date, renewCA: boolean, service: string): Promise<{ signer: CertPair; cas: string[]; serving: CertPair }> {
   let signer = p.signer;
   let cas = p.cas;
   if (renewCA || !signer) {
@@ -141,16 +145,16 @@ async function renew(p: Parsed, namespace: string, now: Date, renewCA: boolean):
     // Keep the CAs being replaced (still valid ones) for the transition.
     cas = [signer.cert, ...p.cas];
   }
-  const serving = await generateServing(signer, namespace, now);
+  const serving = await generateServing(signer, namespace, now, undefined, service);
   return { signer, cas, serving };
 }
 
-function secretBody(namespace: string, content: { signer: CertPair; cas: string[]; serving: CertPair }, previous?: V1Secret): V1Secret {
+function secretBody(name: string, namespace: string, content: { signer: CertPair; cas: string[]; serving: CertPair }, previous?: V1Secret): V1Secret {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: {
-      name: TLS_SECRET_NAME,
+      name,
       namespace,
       labels: { ...(previous?.metadata?.labels ?? {}), 'app.kubernetes.io/name': 'splice', 'app.kubernetes.io/component': 'webhook-tls', 'app.kubernetes.io/managed-by': 'splice' },
       ...(previous?.metadata?.annotations ? { annotations: previous.metadata.annotations } : {}),
@@ -176,8 +180,13 @@ export class WebhookTls {
   #stopped = false;
   #lastSync: SyncResult | undefined;
 
+  /** The Secret, the Service the certificate is for, and the webhook configuration: this revision's (installation.ts). */
+  readonly #names: { secret: string; service: string; webhookConfiguration: string };
+
   constructor(opts: WebhookTlsOptions) {
     this.#o = opts;
+    const revision = opts.revision ?? '';
+    this.#names = { secret: webhookTlsSecretName(revision), service: installationName(revision), webhookConfiguration: installationName(revision) };
   }
 
   /** The material being served (after ensure()). */
@@ -242,10 +251,10 @@ export class WebhookTls {
 
   async #read(): Promise<V1Secret | undefined> {
     try {
-      return await this.#o.secrets.readNamespacedSecret({ name: TLS_SECRET_NAME, namespace: this.#o.namespace });
+      return await this.#o.secrets.readNamespacedSecret({ name: this.#names.secret, namespace: this.#o.namespace });
     } catch (err) {
       if (isNotFound(err)) return undefined;
-      throw new Error(`GET secret ${this.#o.namespace}/${TLS_SECRET_NAME} failed: ${describeKubeError(err)}`);
+      throw new Error(`GET secret ${this.#o.namespace}/${this.#names.secret} failed: ${describeKubeError(err)}`);
     }
   }
 
@@ -256,39 +265,39 @@ export class WebhookTls {
     let wroteNew = false;
 
     if (!secret) {
-      const content = await renew({ resourceVersion: undefined, cas: [], signer: undefined, serving: undefined, problems: [] }, namespace, now, true);
+      const content = await renew({ resourceVersion: undefined, cas: [], signer: undefined, serving: undefined, problems: [] }, namespace, now, true, this.#names.service);
       try {
-        secret = await this.#o.secrets.createNamespacedSecret({ namespace, body: secretBody(namespace, content) });
-        logger.info({ secret: `${namespace}/${TLS_SECRET_NAME}` }, 'created the webhook certificate secret');
+        secret = await this.#o.secrets.createNamespacedSecret({ namespace, body: secretBody(this.#names.secret, namespace, content) });
+        logger.info({ secret: `${namespace}/${this.#names.secret}` }, 'created the webhook certificate secret');
         wroteNew = true;
       } catch (err) {
-        if (!isConflict(err)) throw new Error(`CREATE secret ${namespace}/${TLS_SECRET_NAME} failed: ${describeKubeError(err)}`);
+        if (!isConflict(err)) throw new Error(`CREATE secret ${namespace}/${this.#names.secret} failed: ${describeKubeError(err)}`);
         // Another replica created it between our GET and CREATE: theirs is as good.
         logger.info('another replica created the webhook certificate secret first; using theirs');
         secret = await this.#read();
-        if (!secret) throw new Error(`secret ${namespace}/${TLS_SECRET_NAME} was reported as existing, then not found`);
+        if (!secret) throw new Error(`secret ${namespace}/${this.#names.secret} was reported as existing, then not found`);
       }
     }
 
-    let parsed = parseSecret(secret, namespace, now);
+    let parsed = parseSecret(secret, namespace, now, this.#names.service);
     const due = renewalNeeded(parsed, now);
     if (due) {
-      const content = await renew(parsed, namespace, now, due.ca);
+      const content = await renew(parsed, namespace, now, due.ca, this.#names.service);
       try {
-        secret = await this.#o.secrets.replaceNamespacedSecret({ name: TLS_SECRET_NAME, namespace, body: secretBody(namespace, content, secret) });
+        secret = await this.#o.secrets.replaceNamespacedSecret({ name: this.#names.secret, namespace, body: secretBody(this.#names.secret, namespace, content, secret) });
         logger.info({ reason: due.why, renewedCA: due.ca }, 'renewed the webhook certificate');
         wroteNew = true;
       } catch (err) {
-        if (!isConflict(err)) throw new Error(`UPDATE secret ${namespace}/${TLS_SECRET_NAME} failed: ${describeKubeError(err)}`);
+        if (!isConflict(err)) throw new Error(`UPDATE secret ${namespace}/${this.#names.secret} failed: ${describeKubeError(err)}`);
         logger.info('another replica renewed the webhook certificate first; using theirs');
         secret = await this.#read();
-        if (!secret) throw new Error(`secret ${namespace}/${TLS_SECRET_NAME} disappeared during renewal`);
+        if (!secret) throw new Error(`secret ${namespace}/${this.#names.secret} disappeared during renewal`);
       }
-      parsed = parseSecret(secret, namespace, now);
+      parsed = parseSecret(secret, namespace, now, this.#names.service);
     }
     if (!parsed.serving) {
       // Only when a concurrent writer left something unusable: the next poll repairs it.
-      throw new Error(`secret ${namespace}/${TLS_SECRET_NAME} holds no usable certificate: ${parsed.problems.join('; ')}`);
+      throw new Error(`secret ${namespace}/${this.#names.secret} holds no usable certificate: ${parsed.problems.join('; ')}`);
     }
     return { material: { serving: parsed.serving, caBundle: parsed.cas.join('') }, wroteNew };
   }
@@ -306,17 +315,17 @@ export class WebhookTls {
     for (let attempt = 1; attempt <= 3; attempt++) {
       let config;
       try {
-        config = await this.#o.webhooks.readMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME });
+        config = await this.#o.webhooks.readMutatingWebhookConfiguration({ name: this.#names.webhookConfiguration });
       } catch (err) {
         if (isNotFound(err)) {
           // Installed before the configuration (or it was deleted): the API server is
           // not calling splice yet, so there is nothing to break; try again next poll.
           // Said once at warn, then at debug on every poll until it appears.
           const level = this.#lastSync === 'absent' ? 'debug' : 'warn';
-          logger[level](`MutatingWebhookConfiguration ${WEBHOOK_CONFIGURATION_NAME} not found; its caBundle will be set once it exists (checked every poll)`);
+          logger[level](`MutatingWebhookConfiguration ${this.#names.webhookConfiguration} not found; its caBundle will be set once it exists (checked every poll)`);
           return 'absent';
         }
-        logger.warn({ err: describeKubeError(err) }, `GET MutatingWebhookConfiguration ${WEBHOOK_CONFIGURATION_NAME} failed`);
+        logger.warn({ err: describeKubeError(err) }, `GET MutatingWebhookConfiguration ${this.#names.webhookConfiguration} failed`);
         return 'failed';
       }
       const webhooks = config.webhooks ?? [];
@@ -331,12 +340,12 @@ export class WebhookTls {
         ...stale.map((w) => ({ op: 'add', path: `/webhooks/${w.i}/clientConfig/caBundle`, value: wanted })),
       ];
       try {
-        await this.#o.webhooks.patchMutatingWebhookConfiguration({ name: WEBHOOK_CONFIGURATION_NAME, body: ops });
-        logger.info({ webhooks: stale.length }, `updated caBundle of MutatingWebhookConfiguration ${WEBHOOK_CONFIGURATION_NAME}`);
+        await this.#o.webhooks.patchMutatingWebhookConfiguration({ name: this.#names.webhookConfiguration, body: ops });
+        logger.info({ webhooks: stale.length }, `updated caBundle of MutatingWebhookConfiguration ${this.#names.webhookConfiguration}`);
         return 'updated';
       } catch (err) {
         if (isConflict(err) && attempt < 3) continue;
-        logger.warn({ err: describeKubeError(err) }, `PATCH MutatingWebhookConfiguration ${WEBHOOK_CONFIGURATION_NAME} failed`);
+        logger.warn({ err: describeKubeError(err) }, `PATCH MutatingWebhookConfiguration ${this.#names.webhookConfiguration} failed`);
         return 'failed';
       }
     }

@@ -23,9 +23,9 @@ export const SERVING_LIFETIME_MS = 365 * DAY_MS;
 const BACKDATE_MS = 60 * 60 * 1000;
 
 /** The Service is `splice` (CONVENTIONS: installation names); the API server dials `splice.<ns>.svc`. */
-export function servingNames(namespace: string): { dns: string[]; ips: string[] } {
+export function servingNames(namespace: string, service = 'splice'): { dns: string[]; ips: string[] } {
   return {
-    dns: [`splice.${namespace}.svc`, `splice.${namespace}.svc.cluster.local`, `splice.${namespace}`, 'splice', 'localhost'],
+    dns: [`${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`, `${service}.${namespace}`, service, 'localhost'],
     ips: ['127.0.0.1', '::1'],
   };
 }
@@ -58,8 +58,8 @@ export async function generateCA(now: Date = new Date()): Promise<CertPair> {
 }
 
 /** A serving certificate for the webhook in `namespace`, signed by `ca`, valid for `lifetimeMs` (one year). */
-export async function generateServing(ca: CertPair, namespace: string, now: Date = new Date(), lifetimeMs = SERVING_LIFETIME_MS): Promise<CertPair> {
-  const names = servingNames(namespace);
+export async function generateServing(ca: CertPair, namespace: string, now: Date = new Date(), lifetimeMs = SERVING_LIFETIME_MS, service = 'splice'): Promise<CertPair> {
+  const names = servingNames(namespace, service);
   const pems = await generate([{ name: 'commonName', value: names.dns[0] ?? 'splice' }], {
     keyType: 'ec',
     curve: 'P-256',
@@ -144,10 +144,10 @@ export function issuedBy(leaf: string, ca: string): boolean {
 }
 
 /** True when `cert` is valid for every name the API server may dial in `namespace`. */
-export function coversNamespace(cert: string, namespace: string): boolean {
+export function coversNamespace(cert: string, namespace: string, service = 'splice'): boolean {
   try {
     const x = new X509Certificate(cert);
-    const names = servingNames(namespace);
+    const names = servingNames(namespace, service);
     return names.dns.every((n) => x.checkHost(n) !== undefined) && names.ips.every((ip) => isIP(ip) !== 0 && x.checkIP(ip) !== undefined);
   } catch {
     return false;

@@ -101,10 +101,17 @@ describe('injection through a real API server', () => {
     const stored = getJson<{ spec: { template: { spec: PodJson['spec'] } } }>(['-n', 'e2e-enabled', 'get', 'deployment', 'shop']);
     for (const p of pods) {
       assertInjected(p);
-      // Both went through the same API defaulting; splice must have added nothing to them.
-      // The one difference is the API server's own: its ServiceAccount admission plugin
-      // mounts the projected token (kube-api-access-*) into every container of a pod.
-      assert.deepEqual(p.spec.containers.map(withoutTokenMount), stored.spec.template.spec.containers);
+      // Both went through the same API defaulting; splice must have changed nothing in them
+      // but the probes it points at its health listener, whose originals (as defaulted) it
+      // keeps in splice.dev/original-probes. The other difference is the API server's own:
+      // its ServiceAccount admission plugin mounts the projected token (kube-api-access-*)
+      // into every container of a pod.
+      const originals = JSON.parse(p.metadata.annotations?.['splice.dev/original-probes'] ?? '{}') as Record<string, Record<string, unknown>>;
+      const asAsked = p.spec.containers.map(withoutTokenMount).map((c) => ({ ...c, ...originals[String(c.name)] }));
+      assert.deepEqual(asAsked, stored.spec.template.spec.containers);
+      const web = p.spec.containers.find((c) => c.name === 'web') as { readinessProbe?: { httpGet?: unknown }; livenessProbe?: { httpGet?: unknown } } | undefined;
+      assert.deepEqual(web?.readinessProbe?.httpGet, { path: '/app-health/web/readiness', port: 15021, scheme: 'HTTP' });
+      assert.deepEqual(web?.livenessProbe?.httpGet, { path: '/app-health/web/liveness', port: 15021, scheme: 'HTTP' });
       assert.equal(p.metadata.annotations?.['kubectl.kubernetes.io/default-container'], 'web');
       // splice's own containers never get the pod's API token.
       for (const c of (p.spec.initContainers ?? []).filter((c) => c.name.startsWith('splice-'))) {

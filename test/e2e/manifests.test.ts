@@ -17,3 +17,26 @@ test('kubectl apply -k manifests/ as shipped: every object accepted with strict 
   }
   assert.equal(r.stderr.trim(), '', 'no warnings');
 });
+
+test('kubectl apply -k overlays/revision as shipped, after the base: the canary\'s own objects, accepted with strict validation', (t) => {
+  t.after(() => {
+    kubectl(['delete', '-k', `${REPO}/overlays/revision`, '--ignore-not-found', '--wait=false']);
+    installManifests();
+  });
+  assert.equal(kubectl(['apply', '-k', `${REPO}/manifests`, '--validate=strict']).code, 0);
+  const r = kubectl(['apply', '-k', `${REPO}/overlays/revision`, '--validate=strict']);
+  assert.equal(r.code, 0, r.stderr);
+  const applied = r.stdout.trim().split('\n').map((l) => l.replace(/ (created|configured|unchanged)$/, '')).sort();
+  assert.deepEqual(applied, [
+    'clusterrole.rbac.authorization.k8s.io/splice-canary',
+    'clusterrolebinding.rbac.authorization.k8s.io/splice-canary',
+    'configmap/splice-canary',
+    'deployment.apps/splice-canary',
+    'mutatingwebhookconfiguration.admissionregistration.k8s.io/splice-canary',
+    'poddisruptionbudget.policy/splice-canary',
+    'role.rbac.authorization.k8s.io/splice-canary',
+    'rolebinding.rbac.authorization.k8s.io/splice-canary',
+    'service/splice-canary',
+  ]);
+  assert.equal(r.stderr.trim(), '', 'no warnings');
+});

@@ -7,13 +7,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { parse, stringify } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { apply, getJson, kubectl, ok } from '../e2e/lib/kubectl.js';
 import { REPO } from '../e2e/lib/splice.js';
 import { allStatuses, create, deleteNamespace, deployment, freshNamespace, pods, rollout, SYSTEM_NAMESPACE } from './lib/node.js';
 
 const NS = 'node-check';
 const MANUAL = 'node-uninject';
+const CANARY_NS = 'node-canary';
 const CPU = '150m';
 
 function splice(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
@@ -58,7 +59,16 @@ after(() => {
   setProxyResources(undefined);
   deleteNamespace(NS);
   deleteNamespace(MANUAL);
+  deleteNamespace(CANARY_NS);
+  kubectl(['delete', '-f', '-', '--ignore-not-found', '--wait=false'], { input: canaryManifests() });
 });
+
+/** overlays/revision as shipped, with the one change this registry-less node needs (images never pulled). */
+function canaryManifests(): string {
+  const docs = parseAllDocuments(ok(['kustomize', join(REPO, 'overlays/revision')])).map((d) => d.toJS() as { kind: string; spec?: { template?: { spec?: { containers?: Array<Record<string, unknown>> } } } });
+  for (const d of docs) for (const c of d.kind === 'Deployment' ? (d.spec?.template?.spec?.containers ?? []) : []) c.imagePullPolicy = 'Never';
+  return docs.map((d) => JSON.stringify(d)).join('\n');
+}
 
 test('11. splice check: nothing to do, then exactly the workloads not restarted since a config change, then one fewer', () => {
   const clean = check();
@@ -114,4 +124,19 @@ test('11. splice uninject of a manually injected Deployment, replaced in the clu
   assert.deepEqual(keys.filter((k) => k.startsWith('splice.dev/')), [], 'no splice annotation or label left');
   const volumes = (p.spec as { volumes?: Array<{ name: string }> }).volumes ?? [];
   assert.deepEqual(volumes.filter((v) => v.name.startsWith('splice-')), []);
+});
+
+test('11. a canary revision from overlays/revision runs beside the default one and injects only the namespaces labeled for it', async () => {
+  for (const doc of canaryManifests().split('\n')) assert.equal(apply(doc).code, 0, doc.slice(0, 120));
+  rollout(SYSTEM_NAMESPACE, 'splice-canary', 180);
+  await freshNamespace(CANARY_NS, { 'splice.dev/rev': 'canary' });
+  create(deployment(CANARY_NS, 'app'));
+  rollout(CANARY_NS, 'app');
+  const p = pods(CANARY_NS, 'app=app')[0]!;
+  const status = JSON.parse(p.metadata.annotations?.['splice.dev/status'] ?? '{}') as { revision?: string };
+  assert.equal(status.revision, 'canary', 'injected by the canary');
+  assert.ok(allStatuses(p).every((s) => s.ready || s.state.terminated?.exitCode === 0), 'Running and Ready with the canary\'s proxy');
+  // The default revision's pods of scenario 11 are the default's.
+  const own = pods(NS, 'app=two')[0]!;
+  assert.equal((JSON.parse(own.metadata.annotations?.['splice.dev/status'] ?? '{}') as { revision?: string }).revision, undefined);
 });

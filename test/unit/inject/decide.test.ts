@@ -4,13 +4,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DEFAULT_CONFIG, parseConfig } from '../../../src/inject/config.js';
-import { namespaceInjects } from '../../../src/inject/decide.js';
+import { namespaceInjects, namespaceMeshed } from '../../../src/inject/decide.js';
 import { injectPod } from '../../../src/inject/engine.js';
 import type { ReasonId } from '../../../src/inject/reasons.js';
 import type { NamespaceFacts, Pod } from '../../../src/inject/types.js';
 import { DISABLED, ENABLED, ns, pod, withApp, withSpec } from '../../support/pods.js';
 
 const ON = parseConfig({ defaultPolicy: 'enabled' });
+const CANARY = parseConfig({ revision: 'canary' });
 const optIn = (how: 'annotation' | 'label', value = 'true') =>
   how === 'annotation' ? pod({ annotations: { 'splice.dev/inject': value } }) : pod({ labels: { 'splice.dev/inject': value } });
 const optOut = (how: 'annotation' | 'label', value = 'false') => optIn(how, value);
@@ -152,6 +153,14 @@ const rows: Row[] = [
   { name: 'rewrite-probes "no"', pod: pod({ annotations: { 'splice.dev/rewrite-probes': 'no' } }), ns: ns('shop', ENABLED), result: 'deny', reasons: ['invalid_annotation'] },
   { name: 'strict, probes not rewritten: each probe that will be refused is a warning', pod: withApp(pod({ annotations: { 'splice.dev/inbound-policy': 'strict', 'splice.dev/rewrite-probes': 'false' } }), { readinessProbe: { tcpSocket: { port: 8080 } } }), ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'], warnings: [/^probe left as it was, and the strict inbound policy will refuse it: readinessProbe of container app/] },
   { name: 'strict, a probe of a path that cannot be forwarded: a warning', pod: withApp(pod({ annotations: { 'splice.dev/inbound-policy': 'strict' } }), { livenessProbe: { httpGet: { path: '/a b', port: 80 } } }), ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'], warnings: [/livenessProbe of container app: path "\/a b" cannot be forwarded as it is/] },
+  // Revisions: a namespace labeled splice.dev/rev=<name> belongs to that revision, one without to the default
+  { name: 'default revision, a namespace of revision canary', pod: pod(), ns: ns('shop', { ...ENABLED, 'splice.dev/rev': 'canary' }), result: 'skip', reasons: ['other_revision'] },
+  { name: 'revision canary, its own namespace (no inject label needed)', pod: pod(), ns: ns('shop', { 'splice.dev/rev': 'canary' }), config: CANARY, result: 'inject', reasons: ['namespace_enabled'] },
+  { name: 'revision canary, a namespace of the default revision', pod: pod(), ns: ns('shop', ENABLED), config: CANARY, result: 'skip', reasons: ['other_revision'] },
+  { name: 'revision canary, an opted-in pod in an unlabeled namespace: the default revision\'s', pod: optIn('annotation'), ns: ns('shop'), config: CANARY, result: 'skip', reasons: ['other_revision'] },
+  { name: 'revision canary, its own namespace disabled', pod: pod(), ns: ns('shop', { 'splice.dev/rev': 'canary', 'splice.dev/inject': 'disabled' }), config: CANARY, result: 'skip', reasons: ['namespace_disabled'] },
+  { name: 'revision canary, its own namespace, a pod that opts out', pod: optOut('annotation'), ns: ns('shop', { 'splice.dev/rev': 'canary' }), config: CANARY, result: 'skip', reasons: ['pod_opted_out'] },
+  { name: 'revision canary, a namespace of revision stable', pod: pod(), ns: ns('shop', { 'splice.dev/rev': 'stable' }), config: CANARY, result: 'skip', reasons: ['other_revision'] },
   // null maps and lists
   { name: 'null annotations, labels, init containers and volumes', pod: { ...withSpec(pod(), { initContainers: null, volumes: null }), metadata: { name: 'web', annotations: null, labels: null } } as unknown as Pod, ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'] },
 ];
@@ -189,6 +198,22 @@ describe('decision messages', () => {
     const d = injectPod({ pod: pod(), namespace: ns('shop', { ...ENABLED, 'pod-security.kubernetes.io/warn': 'restricted' }), cluster: {}, config: DEFAULT_CONFIG });
     assert.equal(d.result, 'inject');
     assert.ok(d.warnings.some((w) => w.includes('warns') && w.includes('restricted')), d.warnings.join());
+  });
+});
+
+describe('revisions: which namespaces each one meshes', () => {
+  test('namespaceInjects is per revision; namespaceMeshed, for the identity controller, any revision\'s', () => {
+    const canaryNs = ns('shop', { 'splice.dev/rev': 'canary' });
+    assert.equal(namespaceInjects(canaryNs, DEFAULT_CONFIG), false);
+    assert.equal(namespaceInjects(canaryNs, CANARY), true);
+    assert.equal(namespaceMeshed(canaryNs, DEFAULT_CONFIG), true);
+    assert.equal(namespaceMeshed(ns('shop', ENABLED), CANARY), true);
+    assert.equal(namespaceMeshed(ns('shop', { 'splice.dev/rev': 'canary', 'splice.dev/inject': 'disabled' }), DEFAULT_CONFIG), false);
+    assert.equal(namespaceMeshed(ns('shop'), CANARY), false);
+  });
+  test('a revision name is a DNS label of at most 40 characters', () => {
+    assert.throws(() => parseConfig({ revision: 'Canary' }), /revision: must be "" \(the default revision\) or a DNS label/);
+    assert.throws(() => parseConfig({ revision: 'a'.repeat(41) }), /revision/);
   });
 });
 

@@ -5,11 +5,11 @@
 
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_CONFIG, parseConfig, type Config } from '../inject/config.js';
+import { parseConfig, type Config } from '../inject/config.js';
 import { namespaceInjects } from '../inject/decide.js';
 import { installationName } from '../inject/installation.js';
-import { checkPod, type PodCheck } from '../inject/drift.js';
-import type { NamespaceFacts } from '../inject/types.js';
+import { checkedBy, checkPod, type PodCheck } from '../inject/drift.js';
+import type { NamespaceFacts, Pod } from '../inject/types.js';
 import { SPLICE_VERSION } from '../version.js';
 import { loadConfig } from './context.js';
 import type { CliIO } from './io.js';
@@ -40,6 +40,7 @@ export interface PodReport {
   check: PodCheck;
 }
 
+/** The pods of one workload in one state with the same reasons: one entry of the report. */
 export interface WorkloadReport {
   namespace: string;
   owner: { kind: string; name: string };
@@ -97,6 +98,7 @@ const HEADINGS: Record<Exclude<PodCheck['state'], 'current'>, string> = {
   'left-out': 'running without the proxy in an enabled namespace, as splice would leave them today',
 };
 
+/** The report as a person reads it: one section per state, one entry per workload, the fix under it. */
 export function formatText(groups: readonly WorkloadReport[], checked: number, source: string): string {
   const lines = [`checked ${checked} pods against ${source}`];
   for (const state of Object.keys(HEADINGS) as Array<keyof typeof HEADINGS>) {
@@ -117,7 +119,8 @@ export function formatText(groups: readonly WorkloadReport[], checked: number, s
 async function configFrom(flag: string | undefined, text: string | undefined, configMap: string): Promise<{ config: Config; source: string }> {
   if (flag !== undefined) return { config: await loadConfig(flag), source: `--config ${flag}` };
   const source = `ConfigMap ${configMap}`;
-  if (text === undefined) return { config: DEFAULT_CONFIG, source: `the built-in defaults (no ${source} with config.yaml)` };
+  // Comparing with the defaults instead would call every pod drifted, or none.
+  if (text === undefined) throw new UsageError(`${source} (key config.yaml) is not there: is splice installed in that namespace (--splice-namespace), as that revision (--revision)? Or give --config FILE`);
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -127,6 +130,7 @@ async function configFrom(flag: string | undefined, text: string | undefined, co
   return { config: parseConfig(doc), source };
 }
 
+/** `splice check [flags]`: exit 0 when no pod needs a restart, 1 when one does or the cluster cannot be read, 2 for bad flags. */
 export async function checkCommand(argv: string[], io: CliIO): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     io.stdout(CHECK_USAGE);
@@ -175,6 +179,8 @@ export async function checkCommand(argv: string[], io: CliIO): Promise<number> {
   for (const pod of cluster.pods) {
     const namespace = pod.metadata?.namespace ?? 'default';
     const facts: NamespaceFacts = cluster.namespaces.get(namespace) ?? { name: namespace, labels: {}, annotations: {} };
+    // Another revision's pods are that revision's check to report.
+    if (!checkedBy(pod as Pod, facts, revision)) continue;
     const check = checkPod({ pod, namespace: facts, cluster: { version: cluster.version }, config });
     // Pods outside the mesh matter only where splice is meant to inject.
     if (check.state === 'left-out' && !namespaceInjects(facts, config)) continue;

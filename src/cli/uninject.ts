@@ -20,6 +20,7 @@ were. Objects splice did not inject pass through unchanged.
   -f, --filename FILE         manifests to read (YAML or JSON, multi-document); - for standard input
 `;
 
+/** `splice uninject -f FILE|-`: exit 0 with the manifests on stdout, 1 when a pod's splice annotations cannot be read (nothing on stdout), 2 for bad flags. */
 export async function uninjectCommand(argv: string[], io: CliIO): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     io.stdout(UNINJECT_USAGE);

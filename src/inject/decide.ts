@@ -120,6 +120,7 @@ export function namespaceInjects(ns: NamespaceFacts, config: Config): boolean {
 export function namespaceMeshed(ns: NamespaceFacts, config: Config): boolean {
   // As the revision the namespace belongs to would decide (the default one without a label).
   const revision = Object.hasOwn(ns.labels, KEYS.revision) ? (ns.labels[KEYS.revision] ?? '') : '';
+  if (Object.hasOwn(ns.labels, KEYS.revision) && revision === '') return false;
   return namespaceInjects(ns, revision === config.revision ? config : { ...config, revision });
 }
 
@@ -130,12 +131,14 @@ export function namespaceMeshed(ns: NamespaceFacts, config: Config): boolean {
  */
 export function revisionMismatch(ns: NamespaceFacts, config: Config): string | undefined {
   const labeled = Object.hasOwn(ns.labels, KEYS.revision) ? ns.labels[KEYS.revision] : undefined;
+  // An empty label names no revision, and no webhook selects it (the default's wants the label absent).
+  if (labeled === '') return `namespace ${ns.name} is labeled ${KEYS.revision}="", which names no revision: no revision of splice injects it`;
   const wanted = labeled ?? '';
   if (wanted === config.revision) return undefined;
   const mine = config.revision === '' ? 'the default revision' : `revision ${config.revision}`;
   return labeled === undefined
     ? `namespace ${ns.name} has no ${KEYS.revision} label: the default revision of splice injects it, not ${mine}`
-    : `namespace ${ns.name} is labeled ${KEYS.revision}=${labeled}: revision ${labeled || '(empty)'} of splice injects it, not ${mine}`;
+    : `namespace ${ns.name} is labeled ${KEYS.revision}=${labeled}: revision ${labeled} of splice injects it, not ${mine}`;
 }
 
 interface PodChoice {

@@ -11,7 +11,7 @@
 import type { Config } from './config.js';
 import { injectPod } from './engine.js';
 import { BOOTSTRAP_FLAGS } from './init.js';
-import { INJECTED_NAMES } from './keys.js';
+import { INJECTED_NAMES, KEYS } from './keys.js';
 import { compareQuantities, parseQuantity } from './quantity.js';
 import { readStatus } from './status.js';
 import type { ClusterFacts, Container, NamespaceFacts, Pod } from './types.js';
@@ -116,19 +116,57 @@ export function checkPod(input: CheckInput): PodCheck {
   const today = injectPod({ pod: back.pod, namespace: input.namespace, cluster: input.cluster, config: input.config });
   const why = today.reasons.map((r) => `${r.id}: ${r.message}`);
   if (back.result === 'not-injected') {
-    return today.result === 'inject' ? { state: 'not-injected', reasons: why } : { state: 'left-out', reasons: today.result === 'deny' ? [today.message] : why };
+    if (today.result !== 'inject') return { state: 'left-out', reasons: today.result === 'deny' ? [today.message] : why };
+    // The webhook decides only about the pods its configuration sends it.
+    const unseen = unseenByWebhook(back.pod, input.namespace);
+    return unseen ? { state: 'left-out', reasons: [unseen] } : { state: 'not-injected', reasons: why };
   }
   if (today.result !== 'inject') return { state: 'would-not-inject', reasons: today.result === 'deny' ? [today.message] : why };
 
   const live = asLive(input.pod);
   const was = readStatus(live);
   const now = readStatus(today.pod);
-  if (was?.hash !== undefined && was.hash === now?.hash) return { state: 'current' };
+  // The containers as they run: one changed in place (kubectl set image, a resize) differs
+  // from what splice added, whatever the hash of what it added says.
   const reasons: string[] = [];
-  if (was?.version !== SPLICE_VERSION) reasons.push(`injected by splice ${was?.version ?? 'of an unknown version'}; today ${SPLICE_VERSION}`);
   for (const name of [INJECTED_NAMES.proxy, INJECTED_NAMES.init]) reasons.push(...containerReasons(name, containerNamed(live, name), containerNamed(today.pod, name)));
+  if (was?.hash !== undefined && was.hash === now?.hash && reasons.length === 0) return { state: 'current' };
+  if (was?.version !== SPLICE_VERSION) reasons.unshift(`injected by splice ${was?.version ?? 'of an unknown version'}; today ${SPLICE_VERSION}`);
   if (reasons.length === 0) reasons.push(`the parts splice added differ from today's (hash ${was?.hash ?? 'none'}, today ${now?.hash ?? 'none'}): volumes or annotations`);
   return { state: 'drifted', reasons };
+}
+
+/**
+ * Why the webhook is never asked about a pod that says nothing of its own, as manifests/
+ * configures it (its namespaceSelector and objectSelector see labels only), or undefined
+ * when it is asked. A pod that opts in by annotation in a namespace without the label is
+ * the case: the selectors cannot see annotations.
+ */
+export function unseenByWebhook(pod: Pod, ns: NamespaceFacts): string | undefined {
+  if (Object.hasOwn(ns.labels, KEYS.inject) || Object.hasOwn(ns.labels, KEYS.revision)) return undefined;
+  const label = pod.metadata?.labels?.[KEYS.inject];
+  const annotation = pod.metadata?.annotations?.[KEYS.inject];
+  // Only an opt-in by annotation is certain to be unseen; with defaultPolicy enabled the
+  // README has the objectSelector removed, which check cannot see from here.
+  if (label === 'true' || label === 'enabled' || (annotation !== 'true' && annotation !== 'enabled')) return undefined;
+  return `the pod opts in by annotation only, in namespace ${ns.name} without a ${KEYS.inject} label: the webhook's objectSelector sees labels, so it is never asked; label the pod ${KEYS.inject}=true or the namespace ${KEYS.inject}=enabled`;
+}
+
+/**
+ * Whether `splice check` of this revision speaks for the pod: an injected pod belongs to
+ * the revision that injected it (splice.dev/status), which checks it; a pod without the
+ * proxy to the revision its namespace belongs to.
+ */
+export function checkedBy(pod: Pod, ns: NamespaceFacts, revision: string): boolean {
+  let injectedBy: string | undefined;
+  try {
+    const status = readStatus(pod);
+    injectedBy = status ? (status.revision ?? '') : undefined;
+  } catch {
+    return true;
+  }
+  if (injectedBy !== undefined) return injectedBy === revision;
+  return (Object.hasOwn(ns.labels, KEYS.revision) ? ns.labels[KEYS.revision] : '') === revision;
 }
 
 // uninjectPod has read the pod's shape already.

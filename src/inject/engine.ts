@@ -89,6 +89,11 @@ export function injectPod(input: InjectInput): Decision {
     config,
   );
   warnings.push(...overrideWarnings);
+  // Keys only splice writes, on a pod it has not injected (copied from one it had, say):
+  // injecting replaces them, and taking the injection out again removes them.
+  const own: string[] = [KEYS.sdsCertificate, KEYS.sdsTrustBundle, KEYS.originalProbes].filter((k) => original.metadata?.annotations?.[k] !== undefined);
+  if (original.metadata?.labels?.[KEYS.injected] !== undefined) own.push(KEYS.injected);
+  if (own.length > 0) warnings.push(`the pod carries ${own.join(', ')}, which splice writes itself: its own values are replaced, and splice uninject removes them`);
   // Every problem at once, the pod's and the annotations', so one fix is enough.
   const budgeted = podBudget(original, cluster);
   const conflicts = podConflicts(original, config, at);

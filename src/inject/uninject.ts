@@ -6,7 +6,8 @@
 // Anything else on the pod, added later by the user, a controller or the API server, stays.
 
 import { DEFAULT_CONTAINER_ANNOTATION, INJECTED_NAMES, KEYS } from './keys.js';
-import { PROBE_FIELDS, type ProbeField } from './probes.js';
+import { appHealthPath, PROBE_FIELDS, type ProbeField } from './probes.js';
+import { PROXY_PORTS } from '../iptables/options.js';
 import { asPod, checkPodShape } from './shape.js';
 import { readStatus, type InjectionStatus } from './status.js';
 import type { Container, Pod, Probe } from './types.js';
@@ -29,10 +30,27 @@ function originalProbes(pod: Pod): Record<string, Partial<Record<ProbeField, Pro
   return v as Record<string, Partial<Record<ProbeField, Probe>>>;
 }
 
+/** Whether `probe` is still the one splice wrote in place of the app's (probes.ts). */
+function rewrittenProbe(probe: Probe | undefined, container: string, field: ProbeField): probe is Probe {
+  const get = probe?.httpGet;
+  return get !== undefined && get !== null && get.port === PROXY_PORTS.readiness && get.path === appHealthPath(container, field);
+}
+
+/**
+ * The container with the app's probes back where splice's still are. A probe changed
+ * since keeps its change: a timing field edited on splice's probe is kept on the
+ * original, and a probe replaced or deleted stays as it is now.
+ */
 function withProbes(c: Container, originals: Partial<Record<ProbeField, Probe>> | undefined): Container {
   if (!originals) return c;
   const out: Container = { ...c };
-  for (const field of PROBE_FIELDS) if (originals[field] !== undefined) out[field] = originals[field];
+  for (const field of PROBE_FIELDS) {
+    const original = originals[field];
+    const now = c[field];
+    if (original === undefined || !rewrittenProbe(now, c.name, field)) continue;
+    const { httpGet: _splices, ...timing } = now;
+    out[field] = { ...original, ...timing };
+  }
   return out;
 }
 

@@ -230,7 +230,8 @@ function addRoutes(app: FastifyInstance, opts: AppOptions): void {
     };
     if (outcome.result === 'error') log.error({ ...line, error: outcome.error, answered: outcome.response.allowed ? 'allowed' : 'denied' }, 'admission decision');
     else log.info(line, 'admission decision');
-    if (debug && outcome.response.patch !== undefined) log.debug({ ...who, patch: outcome.patchOps }, 'patch');
+    // Where the patch writes, not what: a value can be a whole app container, env and all.
+    if (debug && outcome.response.patch !== undefined) log.debug({ ...who, patch: (outcome.patchOps as Array<{ op: string; path: string }> | undefined)?.map((o) => `${o.op} ${o.path}`) }, 'patch');
     // Sent as text with its media type set: fastify then writes it as it is.
     return reply.type('application/json').send(answerText(review, outcome.response));
   });

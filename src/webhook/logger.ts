@@ -7,9 +7,16 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 const CONTAINER_LISTS = ['containers', 'initContainers', 'ephemeralContainers'];
 
+const PROBES = ['readinessProbe', 'livenessProbe', 'startupProbe'];
+
 export const REDACTED_PATHS = [
   ...CONTAINER_LISTS.map((list) => `object.spec.${list}[*].env[*].value`),
   ...CONTAINER_LISTS.map((list) => `pod.spec.${list}[*].env[*].value`),
+  // A probe's headers may carry a token (Authorization); kubectl apply keeps the whole
+  // object, env values included, in an annotation.
+  ...['object', 'pod'].flatMap((root) => CONTAINER_LISTS.flatMap((list) => PROBES.map((probe) => `${root}.spec.${list}[*].${probe}.httpGet.httpHeaders`))),
+  'object.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"]',
+  'pod.metadata.annotations["kubectl.kubernetes.io/last-applied-configuration"]',
   'userInfo.extra',
   'req.headers.authorization',
   'req.headers.cookie',

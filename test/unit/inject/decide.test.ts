@@ -160,6 +160,7 @@ const rows: Row[] = [
   { name: 'revision canary, an opted-in pod in an unlabeled namespace: the default revision\'s', pod: optIn('annotation'), ns: ns('shop'), config: CANARY, result: 'skip', reasons: ['other_revision'] },
   { name: 'revision canary, its own namespace disabled', pod: pod(), ns: ns('shop', { 'splice.dev/rev': 'canary', 'splice.dev/inject': 'disabled' }), config: CANARY, result: 'skip', reasons: ['namespace_disabled'] },
   { name: 'revision canary, its own namespace, a pod that opts out', pod: optOut('annotation'), ns: ns('shop', { 'splice.dev/rev': 'canary' }), config: CANARY, result: 'skip', reasons: ['pod_opted_out'] },
+  { name: 'an empty splice.dev/rev label names no revision: the default one leaves it too', pod: pod(), ns: ns('shop', { ...ENABLED, 'splice.dev/rev': '' }), result: 'skip', reasons: ['other_revision'] },
   { name: 'revision canary, a namespace of revision stable', pod: pod(), ns: ns('shop', { 'splice.dev/rev': 'stable' }), config: CANARY, result: 'skip', reasons: ['other_revision'] },
   // null maps and lists
   { name: 'null annotations, labels, init containers and volumes', pod: { ...withSpec(pod(), { initContainers: null, volumes: null }), metadata: { name: 'web', annotations: null, labels: null } } as unknown as Pod, ns: ns('shop', ENABLED), result: 'inject', reasons: ['namespace_enabled'] },

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { fixFor, formatText, groupReports, type PodReport } from '../../../src/cli/check.js';
 import { DEFAULT_CONFIG, parseConfig, type Config } from '../../../src/inject/config.js';
-import { checkPod } from '../../../src/inject/drift.js';
+import { checkedBy, checkPod } from '../../../src/inject/drift.js';
 import { injectPod } from '../../../src/inject/engine.js';
 import type { Container, NamespaceFacts, Pod } from '../../../src/inject/types.js';
 import { DISABLED, ENABLED, ns, pod, withApp } from '../../support/pods.js';
@@ -70,6 +70,33 @@ describe('checkPod', () => {
     const refused = checkPod({ pod: pod({ annotations: { 'splice.dev/proxy-cpu': 'lots' } }), namespace: SHOP, cluster: CLUSTER, config: DEFAULT_CONFIG });
     assert.equal(refused.state, 'left-out');
     assert.match(refused.state === 'left-out' ? refused.reasons[0]! : '', /proxy-cpu/);
+  });
+  test('a proxy changed in place since (kubectl set image): drifted, whatever the parts hash says', () => {
+    const p = running(probed);
+    const changed = { ...p, spec: { ...p.spec, initContainers: p.spec.initContainers!.map((c) => (c.name === 'splice-proxy' ? { ...c, image: 'envoy:patched' } : c)) } };
+    const r = checkPod({ pod: changed, namespace: SHOP, cluster: CLUSTER, config: DEFAULT_CONFIG });
+    assert.deepEqual(r.state === 'drifted' && r.reasons, ['splice-proxy image: envoy:patched, today docker.io/envoyproxy/envoy:v1.40.0']);
+  });
+  test('a pod that opts in by annotation in an unlabeled namespace: left out, as the webhook is never asked', () => {
+    const r = checkPod({ pod: pod({ annotations: { 'splice.dev/inject': 'true' } }), namespace: ns('shop'), cluster: CLUSTER, config: DEFAULT_CONFIG });
+    assert.equal(r.state, 'left-out');
+    assert.match(r.state === 'left-out' ? r.reasons[0]! : '', /opts in by annotation only.*objectSelector sees labels/);
+    assert.equal(checkPod({ pod: pod({ labels: { 'splice.dev/inject': 'true' } }), namespace: ns('shop'), cluster: CLUSTER, config: DEFAULT_CONFIG }).state, 'not-injected');
+  });
+  test('each revision\'s check speaks for its own pods', () => {
+    const canary = parseConfig({ revision: 'canary' });
+    const canaryNs = ns('shop', { 'splice.dev/rev': 'canary' });
+    const byCanary = running(probed, canary, canaryNs);
+    assert.equal(checkedBy(byCanary, canaryNs, ''), false);
+    assert.equal(checkedBy(byCanary, canaryNs, 'canary'), true);
+    assert.deepEqual(checkPod({ pod: byCanary, namespace: canaryNs, cluster: CLUSTER, config: canary }), { state: 'current' });
+    // A pod of the default revision whose namespace moved to the canary: the default's check says it would not inject it today.
+    const byDefault = running(probed);
+    assert.equal(checkedBy(byDefault, canaryNs, ''), true);
+    assert.equal(checkPod({ pod: byDefault, namespace: canaryNs, cluster: CLUSTER, config: DEFAULT_CONFIG }).state, 'would-not-inject');
+    // A pod without the proxy belongs to its namespace's revision.
+    assert.equal(checkedBy(pod(), canaryNs, 'canary'), true);
+    assert.equal(checkedBy(pod(), canaryNs, ''), false);
   });
   test('a status that is not splice\'s: unreadable', () => {
     assert.equal(checkPod({ pod: pod({ annotations: { 'splice.dev/status': 'x' } }), namespace: SHOP, cluster: CLUSTER, config: DEFAULT_CONFIG }).state, 'unreadable');

@@ -93,4 +93,27 @@ describe('uninject on its own', () => {
     assert.deepEqual(r.pod.spec.volumes, [{ name: 'scratch', emptyDir: {} }]);
     assert.deepEqual(r.pod.metadata?.annotations, { 'example.com/later': 'x' });
   });
+  test('a probe changed since injection keeps its change: an edited timing, a deleted or replaced probe', () => {
+    const p = withApp(pod(), { readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 10 }, livenessProbe: { tcpSocket: { port: 8080 } }, startupProbe: { tcpSocket: { port: 8080 } } });
+    const i = injected(p);
+    const [app] = i.spec.containers;
+    const { livenessProbe: _deleted, ...rest } = app!;
+    const edited = { ...i, spec: { ...i.spec, containers: [{ ...rest, readinessProbe: { ...app!.readinessProbe, periodSeconds: 30 }, startupProbe: { exec: { command: ['true'] } } }] } };
+    const r = uninjectPod(edited);
+    if (r.result !== 'uninjected') throw new Error(r.result);
+    const c = r.pod.spec.containers[0]!;
+    assert.deepEqual(c.readinessProbe, { tcpSocket: { port: 8080 }, periodSeconds: 30 });
+    assert.equal(c.livenessProbe, undefined, 'a deleted probe stays deleted');
+    assert.deepEqual(c.startupProbe, { exec: { command: ['true'] } }, 'a replaced probe stays replaced');
+  });
+  test('splice.dev/original-probes on a pod whose probes splice did not rewrite changes no probe', () => {
+    const p = pod({ annotations: { 'splice.dev/original-probes': '{"app":{"livenessProbe":{"tcpSocket":{"port":1}}}}' } });
+    const d = injectPod({ pod: p, namespace: ns('shop', ENABLED), cluster: {}, config: DEFAULT_CONFIG });
+    if (d.result !== 'inject') throw new Error(d.result);
+    assert.ok(d.warnings.some((w) => w.startsWith('the pod carries splice.dev/original-probes, which splice writes itself')), d.warnings.join('\n'));
+    const r = uninjectPod(d.pod);
+    if (r.result !== 'uninjected') throw new Error(r.result);
+    assert.equal(r.pod.spec.containers[0]!.livenessProbe, undefined);
+  });
 });
+

@@ -69,4 +69,23 @@ describe('request logs', () => {
     assert.match(text, /\[redacted\]/);
     assert.doesNotMatch(text, /JTI=abc/);
   });
+
+  test('at debug, probe headers and kubectl\'s last-applied copy are redacted, and the patch is logged as paths, not values', async () => {
+    const { logger, lines } = logged('debug');
+    const object = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web', namespace: 'shop', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"env":"s3cr3t-applied"}' } },
+      spec: { containers: [{ name: 'app', image: 'nginx:1.27', env: [{ name: 'TOKEN', value: 's3cr3t-env' }], readinessProbe: { httpGet: { path: '/', port: 80, httpHeaders: [{ name: 'Authorization', value: 'Bearer s3cr3t-probe' }] } } }] },
+    };
+    // A real patch: with a regular proxy placed first, it rewrites the app container whole.
+    const { injectPod } = await import('../../../src/inject/engine.js');
+    await post(makeApp({ logger, decide: (input) => injectPod({ ...input, cluster: { version: { major: 1, minor: 28 } } }) }).app, review({ object }));
+    const text = JSON.stringify(lines);
+    assert.match(text, /pod as received/);
+    assert.doesNotMatch(text, /s3cr3t/);
+    const patch = lines.find((l) => l.msg === 'patch');
+    assert.ok(patch && Array.isArray(patch.patch) && patch.patch.every((p) => typeof p === 'string' && /^(add|remove|replace) \//.test(p)), JSON.stringify(patch));
+  });
 });
+

@@ -18,5 +18,9 @@ trap 'bash "${here}/cluster.sh" stop >/dev/null 2>&1 || true' EXIT
 bash "${here}/cluster.sh" start >/dev/null
 eval "$(bash "${here}/cluster.sh" env)"
 
+# helm, for the chart (charts/splice): built once, cached.
+SPLICE_HELM="$(bash "${here}/build-helm.sh" | tail -n1)"
+export SPLICE_HELM
+
 cd "${repo}"
 node --test --test-concurrency=1 dist/test/e2e

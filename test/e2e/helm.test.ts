@@ -93,7 +93,27 @@ test('20. helm template with revision=canary: the objects of overlays/revision, 
   assert.deepEqual([...byKey(chart).keys()].sort(), [...byKey(overlay).keys()].sort());
   const [mine, theirs] = [byKey(chart), byKey(overlay)].map((m) => m.get('MutatingWebhookConfiguration//splice-canary') as unknown as { webhooks: Array<{ namespaceSelector: unknown; objectSelector: unknown; clientConfig: unknown }> });
   assert.deepEqual(mine!.webhooks.map((w) => [w.namespaceSelector, w.objectSelector, w.clientConfig]), theirs!.webhooks.map((w) => [w.namespaceSelector, w.objectSelector, w.clientConfig]));
+  // The revision's own grants: its Secret and webhook configuration by name.
+  for (const k of ['Role/splice-system/splice-canary', 'ClusterRole//splice-canary']) {
+    assert.deepEqual((byKey(chart).get(k) as unknown as { rules: unknown }).rules, (byKey(overlay).get(k) as unknown as { rules: unknown }).rules, k);
+  }
   assert.equal((configOf(chart, 'splice-canary') as { revision: string }).revision, 'canary');
+});
+
+test('20. in another namespace, everything that names splice\'s namespace follows the release\'s', () => {
+  const r = helm(['template', 'splice', CHART, '--namespace', 'mesh']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /splice-system/);
+  const objs = docs(r.stdout);
+  const policy = byKey(objs).get('ValidatingAdmissionPolicy//splice-secrets') as unknown as { spec: { matchConditions: Array<{ expression: string }> } };
+  assert.equal(policy.spec.matchConditions[0]?.expression, "request.userInfo.username == 'system:serviceaccount:mesh:splice'");
+  const config = parse((byKey(objs).get('ConfigMap/mesh/splice') as unknown as { data: Record<string, string> }).data['config.yaml']!) as unknown;
+  assert.equal(parseConfig(config).injectorNamespace, 'mesh');
+  const webhooks = (byKey(objs).get('MutatingWebhookConfiguration//splice') as unknown as { webhooks: Array<{ clientConfig: { service: { namespace: string } }; namespaceSelector: { matchExpressions: Array<{ key: string; values?: string[] }> } }> }).webhooks;
+  for (const w of webhooks) {
+    assert.equal(w.clientConfig.service.namespace, 'mesh');
+    assert.ok(w.namespaceSelector.matchExpressions.find((e) => e.key === 'kubernetes.io/metadata.name')?.values?.includes('mesh'));
+  }
 });
 
 test('20. a revision\'s release installs into the real control plane beside manifests/, and uninstalls', (t) => {

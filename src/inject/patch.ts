@@ -94,8 +94,8 @@ function valueText(value: unknown): string {
 const frozenIds = new WeakMap<object, number>();
 let nextFrozenId = 0;
 const encoded = new BoundedMemo<string>(1024);
-/** Past this length a signature saves little over encoding, and would make the memo's keys large. */
-const MAX_SIGNATURE = 2048;
+/** Past this length a signature saves little over encoding, and would make the memo's keys large (a typical pod's is ~2.5 KB: its SDS, status and original-probes annotations). */
+const MAX_SIGNATURE = 4096;
 
 function valueSignature(value: unknown): string {
   if (isObject(value)) {

@@ -30,6 +30,7 @@
 import type { RedirectOptions } from '../iptables/options.js';
 import { PROXY_PORTS } from '../iptables/options.js';
 import { proxyOwnPorts } from '../iptables/rules.js';
+import { getOrCreate } from './memo.js';
 import type { Container, Pod, Probe } from './types.js';
 
 export const PROBE_FIELDS = ['startupProbe', 'readinessProbe', 'livenessProbe'] as const;
@@ -101,9 +102,14 @@ function resolvePort(port: unknown, container: Container): number | undefined {
   return n !== undefined && Number.isInteger(n) && n >= 1 && n <= 65535 ? n : undefined;
 }
 
+// The proxy's own ports, per redirect options (frozen and shared per set of annotation
+// values, overrides.ts): every probe of every pod asks.
+const ownPorts = new WeakMap<RedirectOptions, readonly number[]>();
+
 /** Whether the redirect sends the kubelet's connections to `port` through the proxy. */
 export function inboundRedirected(port: number, redirect: RedirectOptions): boolean {
-  if (proxyOwnPorts(redirect).includes(port) || redirect.excludeInboundPorts.includes(port)) return false;
+  const own = getOrCreate(ownPorts, redirect, () => proxyOwnPorts(redirect));
+  if (own.includes(port) || redirect.excludeInboundPorts.includes(port)) return false;
   return redirect.includeInboundPorts === '*' || redirect.includeInboundPorts.includes(port);
 }
 

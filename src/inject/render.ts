@@ -12,10 +12,11 @@
 import type { Config } from './config.js';
 import { DEFAULT_CONTAINER_ANNOTATION, KEYS } from './keys.js';
 import type { ProbePlan } from './probes.js';
-import { CREATABLE_FIELDS, formatStatus } from './status.js';
+import { CREATABLE_FIELDS, formatStatus, type CreatableField } from './status.js';
+import { getOrCreate } from './memo.js';
 import type { Overrides } from './overrides.js';
 import type { BudgetedResource } from './pod-resources.js';
-import { injectedParts } from './parts.js';
+import { injectedParts, type InjectedParts } from './parts.js';
 import type { Drain } from './proxy.js';
 import type { Container, Pod } from './types.js';
 
@@ -76,11 +77,8 @@ export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config:
   for (const [key, value] of Object.entries(parts.annotations)) set(annotations, key, value);
   if (plan.probes.appProbes.length > 0) set(annotations, KEYS.originalProbes, JSON.stringify(plan.probes.originals));
   // What uninjection needs to give the pod back exactly as it came (uninject.ts).
-  const created = CREATABLE_FIELDS.filter((field) => {
-    const [outer, inner] = field.split('.') as ['metadata' | 'spec', string];
-    return (outer === 'metadata' ? pod.metadata : spec)?.[inner] === undefined;
-  });
-  set(annotations, KEYS.status, formatStatus({ ...parts.status, created, defaultContainer }));
+  const created = CREATABLE.filter(([, outer, inner]) => (outer === 'metadata' ? pod.metadata : spec)?.[inner] === undefined).map(([field]) => field);
+  set(annotations, KEYS.status, statusText(parts.status, created, defaultContainer));
   const labels: Record<string, string> = copy(pod.metadata?.labels ?? {});
   for (const [key, value] of Object.entries(parts.labels)) set(labels, key, value);
 
@@ -89,6 +87,23 @@ export function render(pod: Pod, plan: RenderPlan, overrides: Overrides, config:
     metadata: copy(pod.metadata ?? {}, { labels, annotations }),
     spec: copy(spec, { initContainers, containers, volumes }),
   });
+}
+
+const CREATABLE = CREATABLE_FIELDS.map((field) => [field, ...field.split('.')] as [CreatableField, 'metadata' | 'spec', string]);
+
+// The status text per parts (frozen, shared per workload) and pod shape: every replica of
+// a workload has the same, so it is written once, not once per pod.
+const statusTexts = new WeakMap<InjectedParts['status'], Map<string, string>>();
+
+function statusText(status: InjectedParts['status'], created: readonly CreatableField[], defaultContainer: boolean): string {
+  const texts = getOrCreate(statusTexts, status, () => new Map<string, string>());
+  const key = `${created.join(',')}|${defaultContainer}`;
+  let text = texts.get(key);
+  if (text === undefined) {
+    text = formatStatus({ ...status, created: [...created], defaultContainer });
+    texts.set(key, text);
+  }
+  return text;
 }
 
 /**

@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { hostname } from 'node:os';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ConfigError, ipv6Redirected, meshCidrList, parseConfig, type Config } from '../inject/config.js';
+import { ConfigError, DEFAULT_CONFIG, ipv6Redirected, meshCidrList, parseConfig, type Config } from '../inject/config.js';
 import { isIPv6Cidr } from '../iptables/options.js';
 import { SPLICE_VERSION } from '../version.js';
 import { DISCOVERY_PORT } from '../inject/bootstrap.js';
@@ -24,6 +24,7 @@ import type { ClusterFacts } from '../inject/types.js';
 // 40-60 ms without it, ~10 ms with it).
 import { clusterNamespaceSource } from '../kube/namespaces.js';
 import { KubeAccessError, loadKubeConfig, serverVersion } from '../kube/client.js';
+import { ownImage } from '../kube/own-image.js';
 import { describeKubeError } from '../kube/errors.js';
 import { clusterWebhookTls } from '../kube/webhook-tls.js';
 import { OwnerEvents } from '../kube/owner-events.js';
@@ -309,6 +310,17 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
         return fail(1, `cannot reach the API server at ${apiServer}: ${describeKubeError(e)}`);
       }
       logger.info({ apiServer, version: `${cluster.version?.major}.${cluster.version?.minor}` }, 'connected to the API server');
+      // init.image left at its default follows the image this pod runs from, so moving
+      // splice to another registry (kustomize images:) moves splice-init with it.
+      const podName = env.POD_NAME?.trim();
+      if (podName && config.init.image === DEFAULT_CONFIG.init.image) {
+        const own = await ownImage(kc, config.injectorNamespace, podName);
+        if ('error' in own) logger.warn({ error: own.error, image: config.init.image }, 'cannot read the image splice runs from; init.image stays at its default');
+        else if (own.image !== config.init.image) {
+          logger.info({ image: own.image }, 'init.image follows the image splice runs from (the config leaves it at its default)');
+          config = Object.freeze({ ...config, init: Object.freeze({ ...config.init, image: own.image }) });
+        }
+      }
       const source = clusterNamespaceSource(kc, logger);
       namespaces = source;
       const recorder = new OwnerEvents({ api: kc.makeApiClient(CoreV1Api), logger, instance: env.POD_NAME?.trim() || hostname() });

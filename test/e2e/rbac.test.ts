@@ -21,6 +21,7 @@ const allowed: Array<[string, string, string?]> = [
   ['watch', 'namespaces'],
   ['get', 'namespaces'],
   ['create', 'secrets', 'splice-system'],
+  ['get', 'pods', 'splice-system'],
   ['get', 'secrets/splice-webhook-tls', 'splice-system'],
   ['update', 'secrets/splice-webhook-tls', 'splice-system'],
   ['get', 'mutatingwebhookconfigurations.admissionregistration.k8s.io/splice'],

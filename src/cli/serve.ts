@@ -221,6 +221,12 @@ function recordExpiry(metrics: Metrics, serving: CertPair, caBundle: string | un
   if (ca) metrics.recordCertificateExpiry('ca', notAfter(ca));
 }
 
+/** Whether `image` is the shipped splice image (DEFAULT_CONFIG's repository), of any version. */
+export function isShippedImage(image: string): boolean {
+  const repository = DEFAULT_CONFIG.init.image.slice(0, DEFAULT_CONFIG.init.image.lastIndexOf(':'));
+  return image.startsWith(`${repository}:`) || image.startsWith(`${repository}@`) || image === repository;
+}
+
 /** The tag of an image reference (`repo/name:tag`), or undefined for a digest or no tag. */
 function imageTag(image: string): string | undefined {
   if (image.includes('@')) return undefined;
@@ -310,10 +316,11 @@ export async function serveCommand(argv: string[], io: CliIO, deps: ServeDeps = 
         return fail(1, `cannot reach the API server at ${apiServer}: ${describeKubeError(e)}`);
       }
       logger.info({ apiServer, version: `${cluster.version?.major}.${cluster.version?.minor}` }, 'connected to the API server');
-      // init.image left at its default follows the image this pod runs from, so moving
-      // splice to another registry (kustomize images:) moves splice-init with it.
+      // init.image left at the shipped image follows the image this pod runs from, so
+      // moving splice to another registry (kustomize images:) or version (a canary's
+      // image, with the ConfigMap of the version before) moves splice-init with it.
       const podName = env.POD_NAME?.trim();
-      if (podName && config.init.image === DEFAULT_CONFIG.init.image) {
+      if (podName && isShippedImage(config.init.image)) {
         const own = await ownImage(kc, config.injectorNamespace, podName);
         if ('error' in own) logger.warn({ error: own.error, image: config.init.image }, 'cannot read the image splice runs from; init.image stays at its default');
         else if (own.image !== config.init.image) {

@@ -54,7 +54,17 @@ test('21. init.image left at its default follows the image splice runs from', as
   splice = undefined;
 });
 
-test('21. a config that names init.image keeps it', async () => {
+test('21. a config that names the shipped image of another version follows too (a canary of a new version, with the ConfigMap of the one before)', async () => {
+  const file = join(scratchDir('own-image'), 'older.yaml');
+  writeFileSync(file, 'init:\n  image: ghcr.io/splice-dev/splice:0.3.0\n');
+  splice = await startSplice({ env: { POD_NAME: 'splice-self' }, args: ['--config', file] });
+  assert.equal(apply(podManifest('older', NS)).code, 0);
+  assert.equal(initImage('older'), MOVED);
+  await splice.stop();
+  splice = undefined;
+});
+
+test('21. a config that names an image of its own keeps it', async () => {
   const file = join(scratchDir('own-image'), 'config.yaml');
   writeFileSync(file, 'init:\n  image: registry.example.com/pinned/splice:0.4.0\n');
   splice = await startSplice({ env: { POD_NAME: 'splice-self' }, args: ['--config', file] });

@@ -150,6 +150,14 @@ async function startWarning(config: string, marker: string): Promise<Record<stri
   }
 }
 
+describe('which init.image follows the image splice runs from', () => {
+  test('the shipped image of any version, by tag or digest; nothing else', async () => {
+    const { isShippedImage } = await import('../../../src/cli/serve.js');
+    for (const image of ['ghcr.io/splice-dev/splice:0.4.0', 'ghcr.io/splice-dev/splice:0.3.0', 'ghcr.io/splice-dev/splice@sha256:00ff', 'ghcr.io/splice-dev/splice']) assert.equal(isShippedImage(image), true, image);
+    for (const image of ['registry.example.com/mesh/splice:0.4.0', 'ghcr.io/splice-dev/splice-extra:0.4.0', 'ghcr.io/other/splice:0.4.0']) assert.equal(isShippedImage(image), false, image);
+  });
+});
+
 describe('splice serve --log-level', () => {
   test('warn: the same start, without its info lines, and warnings still logged', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'splice-serve-level-'));

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { parseConfig, type Config } from '../inject/config.js';
 import { namespaceInjects } from '../inject/decide.js';
-import { installationName } from '../inject/installation.js';
+import { installationName, REVISION_NAME } from '../inject/installation.js';
 import { checkedBy, checkPod, type PodCheck } from '../inject/drift.js';
 import type { NamespaceFacts, Pod } from '../inject/types.js';
 import { SPLICE_VERSION } from '../version.js';
@@ -157,7 +157,7 @@ export async function checkCommand(argv: string[], io: CliIO): Promise<number> {
   if (output !== 'text' && output !== 'json') throw new UsageError(`--output: ${JSON.stringify(output)} is neither text nor json`);
   const spliceNamespace = values['splice-namespace'] ?? 'splice-system';
   const revision = values.revision ?? '';
-  if (revision !== '' && !/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/.test(revision)) throw new UsageError(`--revision: ${JSON.stringify(revision)} is not a revision name (a DNS label of at most 40 characters)`);
+  if (revision !== '' && !REVISION_NAME.test(revision)) throw new UsageError(`--revision: ${JSON.stringify(revision)} is not a revision name (a DNS label of at most 40 characters)`);
 
   const { loadKubeConfig } = await import('../kube/client.js');
   const { listClusterPods, controllerOf } = await import('../kube/cluster-pods.js');

@@ -8,7 +8,7 @@ import { describeIdentity } from '../inject/policy.js';
 import type { AppProbe } from '../inject/probes.js';
 import { discoveryHost } from '../inject/proxy-texts.js';
 import { meshCidrList, type Config } from '../inject/config.js';
-import { BOOTSTRAP_FLAGS } from '../inject/init.js';
+import { BOOTSTRAP_FLAGS, bootstrapInputArg } from '../inject/init.js';
 import { INJECTED_NAMES } from '../inject/keys.js';
 import type { Container } from '../inject/types.js';
 import { parseRedirectFlags } from '../iptables/flags.js';
@@ -26,7 +26,7 @@ export function trafficLines(result: PodResult, config: Config): string[] {
   const args = init?.args ?? [];
   const o = parseRedirectFlags(args.slice(1), ['--apply'], Object.values(BOOTSTRAP_FLAGS)).options;
   // The policy and probes the proxy will serve, from the input splice-init renders it from.
-  const proxy = JSON.parse(args[args.indexOf(BOOTSTRAP_FLAGS.input) + 1] ?? '{}') as Partial<BootstrapInput>;
+  const proxy = JSON.parse(bootstrapInputArg(args) ?? '{}') as Partial<BootstrapInput>;
   const strict = proxy.inboundPolicy === 'strict';
   const allowed = (proxy.allowFrom ?? []).map((id) => describeIdentity(id, config.trustDomain));
   // IPv6 mesh CIDRs are of no use when IPv6 is not redirected: its connections bypass the proxy.

@@ -12,6 +12,7 @@
 import { isIP } from 'node:net';
 import { parseCidrs, ValueError } from '../iptables/options.js';
 import type { BootstrapInput } from './bootstrap.js';
+import { DNS_LABEL, DNS_SUBDOMAIN, isOneLine, URL_PATH } from './names.js';
 import { INBOUND_POLICIES } from './policy.js';
 import type { AppProbe } from './probes.js';
 
@@ -57,8 +58,6 @@ function orderedProbe(p: AppProbe): AppProbe {
 
 // Kubernetes object names: a namespace is an RFC 1123 label, a service account (and a
 // host name) an RFC 1123 subdomain.
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 type Check = (field: string, value: unknown) => unknown;
 
@@ -131,8 +130,8 @@ const allowedId: Check = (field, v) =>
 const probePath: Check = (field, v) =>
   typeof v === 'string' && /^\/app-health\/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/(startup|readiness|liveness)$/.test(v) ? v : fail(field, v, 'is not /app-health/<container>/<startup|readiness|liveness>');
 // As probes.ts forwards it: a path, with its query, of characters a URL carries as they are.
-const urlPath: Check = (field, v) => (typeof v === 'string' && /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*$/.test(v) ? v : fail(field, v, 'is not a URL path'));
-const text: Check = (field, v) => (typeof v === 'string' && v.length <= 1024 && !/[\u0000-\u001f\u007f]/.test(v) ? v : fail(field, v, 'is not a line of text'));
+const urlPath: Check = (field, v) => (typeof v === 'string' && URL_PATH.test(v) ? v : fail(field, v, 'is not a URL path'));
+const text: Check = (field, v) => (typeof v === 'string' && isOneLine(v) ? v : fail(field, v, 'is not a line of text'));
 const isTrue: Check = (field, v) => (v === true ? v : fail(field, v, 'is not true'));
 const appProbe: Check = (field, v) =>
   object(

@@ -8,6 +8,7 @@ import { checkResourceValue, exceeds } from './quantity.js';
 import { isRecord } from './shape.js';
 import { isIPv6Cidr, parseCidrs, parsePorts, ValueError } from '../iptables/options.js';
 import { INBOUND_POLICIES, type InboundPolicy } from './policy.js';
+import { REVISION_NAME } from './installation.js';
 
 export type Policy = 'enabled' | 'disabled';
 export type PodSecurityConflict = 'skip' | 'deny';
@@ -189,10 +190,8 @@ const dnsLabel = (v: unknown) =>
 const trustDomain = (v: unknown) =>
   typeof v === 'string' && /^[a-z0-9]([-a-z0-9.]{0,253}[a-z0-9])?$/.test(v) ? undefined : 'must be a lowercase DNS name';
 const pullPolicy = oneOf(['Always', 'IfNotPresent', 'Never']);
-// splice-<revision>-webhook-tls must stay a valid Service and label value: a DNS label of
-// at most 40 characters keeps every derived name inside 63.
 const revisionName = (v: unknown) =>
-  typeof v === 'string' && (v === '' || /^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/.test(v)) ? undefined : 'must be "" (the default revision) or a DNS label of at most 40 characters';
+  typeof v === 'string' && (v === '' || REVISION_NAME.test(v)) ? undefined : 'must be "" (the default revision) or a DNS label of at most 40 characters';
 
 function section(r: Reader, obj: Record<string, unknown>, path: string, key: string): Record<string, unknown> {
   if (!(key in obj)) return {};

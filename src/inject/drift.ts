@@ -10,7 +10,7 @@
 
 import type { Config } from './config.js';
 import { injectPod } from './engine.js';
-import { BOOTSTRAP_FLAGS } from './init.js';
+import { BOOTSTRAP_FLAGS, bootstrapInputArg } from './init.js';
 import { INJECTED_NAMES, KEYS } from './keys.js';
 import { compareQuantities, parseQuantity } from './quantity.js';
 import { readStatus } from './status.js';
@@ -70,9 +70,8 @@ const shorten = (v: unknown): string => {
  */
 function argsReasons(name: string, live: string[], now: string[]): string[] {
   const input = (args: string[]): Record<string, unknown> => {
-    const i = args.indexOf(BOOTSTRAP_FLAGS.input);
     try {
-      return i < 0 ? {} : (JSON.parse(args[i + 1] ?? '{}') as Record<string, unknown>);
+      return JSON.parse(bootstrapInputArg(args) ?? '{}') as Record<string, unknown>;
     } catch {
       return {};
     }

@@ -16,6 +16,12 @@ import { toArgs } from '../iptables/options.js';
 /** splice-init's flags for the bootstrap (beside the redirect's): where to write it, and what from. */
 export const BOOTSTRAP_FLAGS = Object.freeze({ file: '--bootstrap-file', input: '--bootstrap-input' });
 
+/** The bootstrap input in splice-init's args (the text after --bootstrap-input), or undefined when there is none. */
+export function bootstrapInputArg(args: readonly string[]): string | undefined {
+  const i = args.indexOf(BOOTSTRAP_FLAGS.input);
+  return i < 0 ? undefined : args[i + 1];
+}
+
 /**
  * `resources`: config init.resources, less what the pod budgets at pod level (pod-resources.ts).
  * `bootstrapInput`: formatBootstrapInput's text (bootstrap-input.ts), with `$(POD_IP)`

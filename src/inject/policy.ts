@@ -12,12 +12,11 @@
 // the first bytes a server that speaks first would send.
 
 import { ValueError } from '../iptables/options.js';
+import { DNS_LABEL, DNS_SUBDOMAIN } from './names.js';
 
 export const INBOUND_POLICIES = ['permissive', 'strict'] as const;
 export type InboundPolicy = (typeof INBOUND_POLICIES)[number];
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 // SPIFFE-ID spec 2.1 and 2.2: a trust domain of lowercase letters, digits, dots, dashes
 // and underscores; path segments of letters, digits, dots, dashes and underscores, none
 // empty, "." or "..", no trailing slash; 2,048 bytes at most.

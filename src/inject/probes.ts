@@ -31,6 +31,7 @@ import type { RedirectOptions } from '../iptables/options.js';
 import { PROXY_PORTS } from '../iptables/options.js';
 import { proxyOwnPorts } from '../iptables/rules.js';
 import { getOrCreate } from './memo.js';
+import { DNS_LABEL, isOneLine, URL_PATH } from './names.js';
 import type { Container, Pod, Probe } from './types.js';
 
 export const PROBE_FIELDS = ['startupProbe', 'readinessProbe', 'livenessProbe'] as const;
@@ -80,13 +81,7 @@ export interface ProbeOptions {
   native: boolean;
 }
 
-// The characters a URL path and query may hold as they are (RFC 3986, 3.3 and 3.4, with
-// percent-encodings): anything else the kubelet would have escaped on the wire, and the
-// route would have to as well.
-const URL_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]*$/;
 const HAS_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
-// A container's name is an RFC 1123 label (Kubernetes API validation).
-export const CONTAINER_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /**
  * The port a probe names, resolved the way the kubelet does (pkg/kubelet/prober:
@@ -130,9 +125,6 @@ function targetPath(path: unknown): string | undefined {
   return URL_PATH.test(p) ? p : undefined;
 }
 
-/** A gRPC service name the proxy's bootstrap input can carry (bootstrap-input.ts checks the same). */
-const carriedService = (v: string): boolean => v.length <= 1024 && !/[\u0000-\u001f\u007f]/.test(v);
-
 type Outcome = { probe: AppProbe } | { untouched: string } | undefined;
 
 /**
@@ -142,7 +134,7 @@ type Outcome = { probe: AppProbe } | { untouched: string } | undefined;
  */
 function planOne(probe: Probe, container: Container, field: ProbeField, opts: ProbeOptions): Outcome {
   // A name the API server would refuse makes no path of ours; the pod is refused there anyway.
-  if (!CONTAINER_NAME.test(container.name)) return undefined;
+  if (!DNS_LABEL.test(container.name)) return undefined;
   const name = `${field} of container ${container.name}`;
   const handler = probe.httpGet ?? probe.tcpSocket ?? probe.grpc;
   if (handler === undefined || handler === null || typeof handler !== 'object') return undefined;
@@ -163,7 +155,8 @@ function planOne(probe: Probe, container: Container, field: ProbeField, opts: Pr
   }
   if (probe.tcpSocket) return { probe: { path, check: 'tcp', port, timeoutSeconds } };
   const service = probe.grpc?.service;
-  if (typeof service === 'string' && !carriedService(service)) return { untouched: `${name}: service ${JSON.stringify(service.slice(0, 40))} is not one line of text` };
+  // The bootstrap input carries it as one line (bootstrap-input.ts checks the same).
+  if (typeof service === 'string' && !isOneLine(service)) return { untouched: `${name}: service ${JSON.stringify(service.slice(0, 40))} is not one line of text` };
   return { probe: { path, check: 'grpc', port, ...(typeof service === 'string' && service !== '' ? { service } : {}), timeoutSeconds } };
 }
 

@@ -30,7 +30,7 @@ function selfPod(name: string): Record<string, unknown> {
   };
 }
 
-const initImage = (name: string) =>
+const initImageOf = (name: string) =>
   getJson<PodJson>(['-n', NS, 'get', 'pod', name]).spec.initContainers?.find((c) => c.name === 'splice-init')?.image;
 
 before(() => {
@@ -45,29 +45,38 @@ after(async () => {
   kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=false']);
 });
 
+/**
+ * Starts splice as the pod splice-self, with `initImage` as the config's init.image (none:
+ * the default), creates pod `name` in the enabled namespace, and returns splice-init's image
+ * and splice's log.
+ */
+async function injectedWith(name: string, initImage?: string): Promise<{ image: string | undefined; log: string }> {
+  const args: string[] = [];
+  if (initImage !== undefined) {
+    const file = join(scratchDir('own-image'), `${name}.yaml`);
+    writeFileSync(file, `init:\n  image: ${initImage}\n`);
+    args.push('--config', file);
+  }
+  splice = await startSplice({ env: { POD_NAME: 'splice-self' }, args });
+  try {
+    assert.equal(apply(podManifest(name, NS)).code, 0);
+    return { image: initImageOf(name) as string | undefined, log: splice.log() };
+  } finally {
+    await splice.stop();
+    splice = undefined;
+  }
+}
+
 test('21. init.image left at its default follows the image splice runs from', async () => {
-  splice = await startSplice({ env: { POD_NAME: 'splice-self' } });
-  assert.equal(apply(podManifest('follows', NS)).code, 0);
-  assert.equal(initImage('follows'), MOVED);
-  assert.match(splice.log(), /init\.image follows the image splice runs from/);
-  await splice.stop();
-  splice = undefined;
+  const r = await injectedWith('follows');
+  assert.equal(r.image, MOVED);
+  assert.match(r.log, /init\.image follows the image splice runs from/);
 });
 
 test('21. a config that names the shipped image of another version follows too (a canary of a new version, with the ConfigMap of the one before)', async () => {
-  const file = join(scratchDir('own-image'), 'older.yaml');
-  writeFileSync(file, 'init:\n  image: ghcr.io/splice-dev/splice:0.3.0\n');
-  splice = await startSplice({ env: { POD_NAME: 'splice-self' }, args: ['--config', file] });
-  assert.equal(apply(podManifest('older', NS)).code, 0);
-  assert.equal(initImage('older'), MOVED);
-  await splice.stop();
-  splice = undefined;
+  assert.equal((await injectedWith('older', 'ghcr.io/splice-dev/splice:0.3.0')).image, MOVED);
 });
 
 test('21. a config that names an image of its own keeps it', async () => {
-  const file = join(scratchDir('own-image'), 'config.yaml');
-  writeFileSync(file, 'init:\n  image: registry.example.com/pinned/splice:0.4.0\n');
-  splice = await startSplice({ env: { POD_NAME: 'splice-self' }, args: ['--config', file] });
-  assert.equal(apply(podManifest('pinned', NS)).code, 0);
-  assert.equal(initImage('pinned'), 'registry.example.com/pinned/splice:0.4.0');
+  assert.equal((await injectedWith('pinned', 'registry.example.com/pinned/splice:0.4.0')).image, 'registry.example.com/pinned/splice:0.4.0');
 });

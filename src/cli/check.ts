@@ -3,7 +3,6 @@
 // enabled namespaces run without the proxy, with the reason. Exit 1 when a restart is
 // due anywhere, so a script or a pipeline step can wait for a rollout to finish.
 
-import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { parseConfig, type Config } from '../inject/config.js';
 import { namespaceInjects } from '../inject/decide.js';
@@ -13,7 +12,7 @@ import type { NamespaceFacts, Pod } from '../inject/types.js';
 import { SPLICE_VERSION } from '../version.js';
 import { loadConfig } from './context.js';
 import type { CliIO } from './io.js';
-import { UsageError } from './io.js';
+import { parseFlags, UsageError } from './io.js';
 
 export const CHECK_USAGE = `usage: splice check [flags]
 
@@ -136,23 +135,13 @@ export async function checkCommand(argv: string[], io: CliIO): Promise<number> {
     io.stdout(CHECK_USAGE);
     return 0;
   }
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        namespace: { type: 'string', short: 'n' },
-        'splice-namespace': { type: 'string' },
-        revision: { type: 'string' },
-        config: { type: 'string' },
-        output: { type: 'string', short: 'o' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const values = parseFlags(argv, {
+    namespace: { type: 'string', short: 'n' },
+    'splice-namespace': { type: 'string' },
+    revision: { type: 'string' },
+    config: { type: 'string' },
+    output: { type: 'string', short: 'o' },
+  });
   const output = values.output ?? 'text';
   if (output !== 'text' && output !== 'json') throw new UsageError(`--output: ${JSON.stringify(output)} is neither text nor json`);
   const spliceNamespace = values['splice-namespace'] ?? 'splice-system';

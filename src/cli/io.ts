@@ -1,6 +1,9 @@
 // The CLI's view of the process, passed in so commands run the same in tests and in
 // a terminal: no command touches process.stdout or process.exit directly.
 import type { Readable } from 'node:stream';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type FlagOptions = NonNullable<ParseArgsConfig['options']>;
 import type { DestinationStream } from 'pino';
 
 export interface CliIO {
@@ -39,4 +42,16 @@ export async function readAll(stream: Readable): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * A command's flags, as node's parseArgs reads them with no positionals and no unknown
+ * flag; a flag it cannot read is a UsageError (exit 2) with parseArgs' own message.
+ */
+export function parseFlags<T extends FlagOptions>(argv: string[], options: T): ReturnType<typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: false }>>['values'] {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }

@@ -1,7 +1,6 @@
 // The part `splice inject` and `splice explain` share: parse the flags, read the
 // manifests, and run the engine on every pod they contain.
 
-import { parseArgs } from 'node:util';
 import type { Config } from '../inject/config.js';
 import { injectPod } from '../inject/engine.js';
 import type { Decision } from '../inject/outcome.js';
@@ -10,7 +9,7 @@ import { loadConfig, namespaceFacts, parseKubeVersion, parseNamespaceLabels } fr
 import type { Manifests } from './documents.js';
 import { readManifests } from './documents.js';
 import type { CliIO } from './io.js';
-import { UsageError } from './io.js';
+import { parseFlags } from './io.js';
 import type { PodSite } from './workloads.js';
 import { listItems, podSite, withoutNullFields } from './workloads.js';
 
@@ -33,23 +32,13 @@ export interface ManifestRun {
 }
 
 export async function runManifests(argv: string[], io: CliIO): Promise<ManifestRun> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        filename: { type: 'string', short: 'f' },
-        namespace: { type: 'string' },
-        'namespace-labels': { type: 'string' },
-        config: { type: 'string' },
-        'kube-version': { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const values = parseFlags(argv, {
+    filename: { type: 'string', short: 'f' },
+    namespace: { type: 'string' },
+    'namespace-labels': { type: 'string' },
+    config: { type: 'string' },
+    'kube-version': { type: 'string' },
+  });
   const config = await loadConfig(values.config);
   const labels = parseNamespaceLabels(values['namespace-labels']);
   const cluster: ClusterFacts = parseKubeVersion(values['kube-version']);

@@ -3,11 +3,10 @@
 // be read fails the whole run and prints nothing on stdout, as inject does, so a pipeline
 // into `kubectl apply` never applies half of a set of manifests.
 
-import { parseArgs } from 'node:util';
 import { uninjectPod } from '../inject/uninject.js';
 import { readManifests, writeManifests } from './documents.js';
 import type { CliIO } from './io.js';
-import { UsageError } from './io.js';
+import { parseFlags } from './io.js';
 import { mapPodSites } from './run-manifests.js';
 
 export const UNINJECT_USAGE = `usage: splice uninject -f FILE|-
@@ -26,12 +25,7 @@ export async function uninjectCommand(argv: string[], io: CliIO): Promise<number
     io.stdout(UNINJECT_USAGE);
     return 0;
   }
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: { filename: { type: 'string', short: 'f' } }, strict: true, allowPositionals: false }));
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const values = parseFlags(argv, { filename: { type: 'string', short: 'f' } });
   const manifests = await readManifests(values.filename, io);
   const errors: string[] = [];
   const docs = mapPodSites(manifests.docs, (site, normalized) => {
